@@ -1,0 +1,37 @@
+"""Image operators shared by the fusion methods and the metrics, each written once."""
+
+from ivif.ops.filters import (
+    Border,
+    check_image,
+    filter2d,
+    filter_separable,
+    gaussian_kernel1d,
+    pad,
+    sobel,
+)
+from ivif.ops.pyramid import (
+    burt_adelson_kernel,
+    expand,
+    gaussian_pyramid,
+    laplacian_pyramid,
+    laplacian_synthesis,
+    max_levels,
+    reduce,
+)
+
+__all__ = [
+    "Border",
+    "burt_adelson_kernel",
+    "check_image",
+    "expand",
+    "filter2d",
+    "filter_separable",
+    "gaussian_kernel1d",
+    "gaussian_pyramid",
+    "laplacian_pyramid",
+    "laplacian_synthesis",
+    "max_levels",
+    "pad",
+    "reduce",
+    "sobel",
+]

@@ -1,0 +1,145 @@
+"""Gaussian and Laplacian pyramids on ``(B, C, H, W)`` tensors, for any image size.
+
+The construction follows Burt & Adelson (1983), "The Laplacian Pyramid as a Compact Image Code":
+
+* REDUCE: blur, then keep every other row and column (sizes go to ``ceil(n / 2)``; no padding to
+  powers of two);
+* EXPAND: insert zeros between samples, blur, multiply by 4, crop to the finer level's size;
+* ``D_i = G_i - EXPAND(G_{i+1})`` and synthesis ``G_i = D_i + EXPAND(G_{i+1})``, which
+  reconstructs the input exactly whatever the kernels are.
+
+The kernels are parameters so that methods can use their own: the classic generating kernel
+:func:`burt_adelson_kernel` for the ``laplacian`` baseline, and per-level Gaussians for CPFusion.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+
+from ivif.ops.filters import Border, check_image, filter_separable
+
+__all__ = [
+    "burt_adelson_kernel",
+    "expand",
+    "gaussian_pyramid",
+    "laplacian_pyramid",
+    "laplacian_synthesis",
+    "max_levels",
+    "reduce",
+]
+
+Kernels = torch.Tensor | Sequence[torch.Tensor]
+
+
+def burt_adelson_kernel(a: float = 0.4, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Burt–Adelson 5-tap generating kernel ``[1/4 - a/2, 1/4, a, 1/4, 1/4 - a/2]``.
+
+    It is normalised and satisfies the equal-contribution rule (even and odd taps each sum to
+    1/2), so EXPAND of a constant is constant. ``a = 0.4`` is close to a Gaussian.
+    """
+    edge = 0.25 - a / 2
+    return torch.tensor([edge, 0.25, a, 0.25, edge], dtype=dtype)
+
+
+def max_levels(height: int, width: int, kernel_size: int = 5) -> int:
+    """Largest number of REDUCE steps for which every padded blur stays valid.
+
+    Reflect padding by ``kernel_size // 2`` needs every blurred level to be larger than the pad.
+    """
+    levels, n = 0, min(height, width)
+    while n > kernel_size // 2 and n > 1:
+        n = (n + 1) // 2
+        levels += 1
+    return levels
+
+
+def reduce(x: torch.Tensor, kernel: torch.Tensor, border: Border = "reflect") -> torch.Tensor:
+    """Blur with the separable ``kernel`` then decimate by 2 (rows and columns ``0, 2, 4, …``)."""
+    return filter_separable(x, kernel, kernel, border)[..., ::2, ::2]
+
+
+def expand(
+    x: torch.Tensor,
+    size: tuple[int, int],
+    kernel: torch.Tensor,
+    border: Border = "reflect",
+) -> torch.Tensor:
+    """Upsample ``x`` by 2 onto a grid of ``size = (H, W)``: zero insertion, blur, ×4, crop.
+
+    ``size`` must satisfy ``ceil(H / 2) == x.shape[-2]`` and likewise for W (the finer level).
+    """
+    check_image(x)
+    b, c, h, w = x.shape
+    if (size[0] + 1) // 2 != h or (size[1] + 1) // 2 != w:
+        raise ValueError(f"cannot expand {h}×{w} onto {size[0]}×{size[1]}")
+    up = x.new_zeros(b, c, 2 * h, 2 * w)
+    up[..., ::2, ::2] = x
+    up = filter_separable(up, kernel, kernel, border) * 4.0
+    return up[..., : size[0], : size[1]]
+
+
+def _per_level(kernels: Kernels, levels: int) -> list[torch.Tensor]:
+    if isinstance(kernels, torch.Tensor):
+        return [kernels] * levels
+    kernels = list(kernels)
+    if len(kernels) != levels:
+        raise ValueError(f"need {levels} down-sampling kernels, got {len(kernels)}")
+    return kernels
+
+
+def gaussian_pyramid(
+    x: torch.Tensor, levels: int, kernels: Kernels, border: Border = "reflect"
+) -> list[torch.Tensor]:
+    """``[G_0 = x, G_1, …, G_levels]`` with ``G_i = REDUCE(G_{i-1})``.
+
+    ``kernels`` is one 1-D kernel for every level or a sequence of ``levels`` kernels (the kernel
+    of step ``i`` is ``kernels[i - 1]``).
+    """
+    check_image(x)
+    if levels < 0:
+        raise ValueError(f"levels must be >= 0, got {levels}")
+    per_level = _per_level(kernels, levels)
+    biggest = max((k.numel() for k in per_level), default=1)
+    limit = max_levels(x.shape[-2], x.shape[-1], biggest)
+    if levels > limit:
+        raise ValueError(
+            f"{levels} pyramid levels do not fit a {x.shape[-2]}×{x.shape[-1]} image "
+            f"(at most {limit} with a {biggest}-tap kernel)"
+        )
+    pyramid = [x]
+    for kernel in per_level:
+        pyramid.append(reduce(pyramid[-1], kernel, border))
+    return pyramid
+
+
+def laplacian_pyramid(
+    x: torch.Tensor,
+    levels: int,
+    down_kernels: Kernels,
+    up_kernel: torch.Tensor,
+    border: Border = "reflect",
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Gaussian levels ``G_0..G_L`` and detail levels ``D_0..D_{L-1}``,
+    ``D_i = G_i - EXPAND(G_{i+1})``."""
+    gaussians = gaussian_pyramid(x, levels, down_kernels, border)
+    details = [
+        g - expand(coarser, tuple(g.shape[-2:]), up_kernel, border)
+        for g, coarser in itertools.pairwise(gaussians)
+    ]
+    return gaussians, details
+
+
+def laplacian_synthesis(
+    top: torch.Tensor,
+    details: Sequence[torch.Tensor],
+    up_kernel: torch.Tensor,
+    border: Border = "reflect",
+) -> torch.Tensor:
+    """Collapse a Laplacian pyramid: ``R = top``; ``R = D_i + EXPAND(R)`` from coarse to fine."""
+    result = top
+    for detail in reversed(details):
+        result = detail + expand(result, tuple(detail.shape[-2:]), up_kernel, border)
+    return result
