@@ -1,0 +1,18 @@
+"""Shared fixtures: the real datasets and oracle beside the checkout (``../shared``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` (datasets in ``data/``, reference values in ``oracle/``), or skip."""
+    if not (SHARED / "data").is_dir() or not (SHARED / "oracle").is_dir():
+        pytest.skip(f"needs the shared datasets and oracle at {SHARED} (not present on this machine)")
+    return SHARED
