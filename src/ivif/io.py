@@ -171,7 +171,8 @@ def to_tensor(image: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Te
     array = np.asarray(image)
     if array.ndim == 2:
         array = array[..., None]
-    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).unsqueeze(0)
+    # A copy: arrays from Pillow may be read-only, which torch cannot share.
+    tensor = torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C")).unsqueeze(0)
     scale = 255.0 if array.dtype == np.uint8 else 1.0
     return tensor.to(dtype) / scale
 
