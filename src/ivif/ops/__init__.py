@@ -18,6 +18,7 @@ from ivif.ops.pyramid import (
     max_levels,
     reduce,
 )
+from ivif.ops.transport import histogram_sinkhorn, ot_align
 
 __all__ = [
     "Border",
@@ -28,9 +29,11 @@ __all__ = [
     "filter_separable",
     "gaussian_kernel1d",
     "gaussian_pyramid",
+    "histogram_sinkhorn",
     "laplacian_pyramid",
     "laplacian_synthesis",
     "max_levels",
+    "ot_align",
     "pad",
     "reduce",
     "sobel",

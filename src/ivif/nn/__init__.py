@@ -1,0 +1,31 @@
+"""Neural-network pieces shared by the diffusion-based methods (HCLFuse, Dif-CDFusion): noise
+schedule, DDIM sampler, timestep UNet, EMA and safetensors checkpoints."""
+
+from ivif.nn.checkpoint import (
+    load_training_state,
+    load_weights,
+    read_config,
+    save_training_state,
+    save_weights,
+)
+from ivif.nn.ddim import ddim_sample, ddim_step
+from ivif.nn.ema import EMA
+from ivif.nn.schedule import NoiseSchedule, ddim_timesteps
+from ivif.nn.unet import TimestepUNet, UNetConfig, noise_level_embedding, timestep_embedding
+
+__all__ = [
+    "EMA",
+    "NoiseSchedule",
+    "TimestepUNet",
+    "UNetConfig",
+    "ddim_sample",
+    "ddim_step",
+    "ddim_timesteps",
+    "load_training_state",
+    "load_weights",
+    "noise_level_embedding",
+    "read_config",
+    "save_training_state",
+    "save_weights",
+    "timestep_embedding",
+]
