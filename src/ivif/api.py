@@ -16,7 +16,7 @@ from ivif.methods import FusionMethod, available_methods, create_method
 __all__ = ["DEFAULT_METHOD", "fuse", "fuse_arrays", "load_pair", "methods"]
 
 #: The method :func:`fuse` and ``ivif fuse`` use when none is named.
-DEFAULT_METHOD = "laplacian"
+DEFAULT_METHOD = "cpfusion"
 
 ImageLike = str | os.PathLike | np.ndarray
 

@@ -18,8 +18,9 @@ import itertools
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
-from ivif.ops.filters import Border, check_image, filter_separable
+from ivif.ops.filters import Border, check_image, correlate1d, filter_separable
 
 __all__ = [
     "burt_adelson_kernel",
@@ -57,8 +58,11 @@ def max_levels(height: int, width: int, kernel_size: int = 5) -> int:
 
 
 def reduce(x: torch.Tensor, kernel: torch.Tensor, border: Border = "reflect") -> torch.Tensor:
-    """Blur with the separable ``kernel`` then decimate by 2 (rows and columns ``0, 2, 4, …``)."""
-    return filter_separable(x, kernel, kernel, border)[..., ::2, ::2]
+    """Blur with the separable ``kernel`` then decimate by 2 (rows and columns ``0, 2, 4, …``).
+
+    Only the kept samples are computed (strided filtering).
+    """
+    return filter_separable(x, kernel, kernel, border, stride=2)
 
 
 def expand(
@@ -75,10 +79,51 @@ def expand(
     b, c, h, w = x.shape
     if (size[0] + 1) // 2 != h or (size[1] + 1) // 2 != w:
         raise ValueError(f"cannot expand {h}×{w} onto {size[0]}×{size[1]}")
+    reach = (kernel.numel() // 2 + 1) // 2
+    if border in ("reflect", "zeros") and min(h, w) > reach and not kernel.requires_grad:
+        rows = _expand_axis(x, size[0], kernel.to(x), border, dim=-2)
+        return _expand_axis(rows, size[1], kernel.to(x), border, dim=-1)
     up = x.new_zeros(b, c, 2 * h, 2 * w)
     up[..., ::2, ::2] = x
     up = filter_separable(up, kernel, kernel, border) * 4.0
     return up[..., : size[0], : size[1]]
+
+
+def _expand_axis(
+    x: torch.Tensor, length: int, kernel: torch.Tensor, border: Border, dim: int
+) -> torch.Tensor:
+    """One 1-D pass of :func:`expand` along ``dim``, done polyphase.
+
+    Blurring the zero-inserted signal ``z`` (``z[2i] = x[i]``, odd samples 0) with taps
+    ``k[-r..r]`` gives ``out[2i] = Σ_s k[2s]·x[i+s]`` and ``out[2i+1] = Σ_s k[2s-1]·x[i+s]``, so the
+    zeros are never multiplied. Mirroring ``z`` about its first sample mirrors ``x`` about its
+    first sample; mirroring about ``z``'s last (zero) sample repeats ``x``'s last sample
+    (``x[h-1+j] = x[h-j]``). The factor 2 per pass makes the ×4 of EXPAND.
+    """
+    n = x.shape[dim]
+    taps = kernel.numel() // 2
+    reach = (taps + 1) // 2
+
+    def phase(first: int) -> torch.Tensor:
+        wanted = [2 * o - first for o in range(-reach, reach + 1)]
+        return torch.stack(
+            [2 * kernel[t + taps] if abs(t) <= taps else 0 * kernel[0] for t in wanted]
+        )
+
+    def edge(start: int, stop: int) -> torch.Tensor:
+        return (x[..., start:stop] if dim == -1 else x[..., start:stop, :]).flip(dim)
+
+    if border == "zeros":
+        padded = F.pad(x, (reach, reach) if dim == -1 else (0, 0, reach, reach))
+    else:
+        padded = torch.cat([edge(1, reach + 1), x, edge(n - reach, n)], dim=dim)
+    shape = list(x.shape)
+    shape[dim] = 2 * n
+    out = x.new_empty(shape)
+    for first in (0, 1):
+        target = out[..., first::2] if dim == -1 else out[..., first::2, :]
+        correlate1d(padded, phase(first), dim, out=target)
+    return out[..., :length] if dim == -1 else out[..., :length, :]
 
 
 def _per_level(kernels: Kernels, levels: int) -> list[torch.Tensor]:
