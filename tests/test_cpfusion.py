@@ -19,7 +19,7 @@ from ivif.api import DEFAULT_METHOD, fuse_arrays, load_pair
 from ivif.cli import main
 from ivif.color import rgb_to_ycbcr, ycbcr_to_rgb
 from ivif.errors import InputError
-from ivif.io import read_image, to_tensor, write_image
+from ivif.io import from_tensor, read_image, to_tensor, write_image
 from ivif.methods import create_method
 from ivif.methods.cpfusion import (
     CPFusion,
@@ -235,11 +235,22 @@ def test_chroma_shortcut_equals_the_studio_round_trip():
 
 
 # ---------------------------------------------------------------- the official sample (§14)
-def _sample(shared_dir):
+@pytest.fixture(scope="module")
+def sample(shared_dir):
+    """The official LLVIP pair and output, and our raw legacy and official results."""
     folder = shared_dir / "oracle" / "cpfusion"
     ir, vi = load_pair(folder / "ir" / "190015.jpg", folder / "vis" / "190015.jpg")
     oracle = np.asarray(Image.open(folder / "fused" / "190015.jpg")).astype(int)
-    return ir, vi, oracle
+    ir_t, vi_t = to_tensor(ir), to_tensor(vi)
+    ir_y = to_tensor(ir[..., 0]) * 219 + 16
+    vi_y = rgb_to_ycbcr(vi_t, "studio")[:, :1]
+    results = {}
+    for variant in ("legacy", "official"):
+        method = CPFusion(variant=variant)
+        with torch.inference_mode():  # the path of ivif.fuse, before clamping and quantising
+            rgb = method.fuse_planes(method.prepare_ir(ir_t), vi_t)
+        results[variant] = method.fuse_luminance(ir_y, vi_y), rgb
+    return oracle, results
 
 
 def _jpeg75(image: np.ndarray) -> np.ndarray:
@@ -248,57 +259,45 @@ def _jpeg75(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.open(buffer)).astype(int)
 
 
-def _luminance(method, ir, vi):
-    ir_y = to_tensor(ir[..., 0]).double() * 219 + 16
-    vi_y = rgb_to_ycbcr(to_tensor(vi).double(), "studio")[:, :1]
-    return method.fuse_luminance(ir_y.float(), vi_y.float())
-
-
-def test_legacy_reproduces_the_official_sample(shared_dir):
+def test_legacy_reproduces_the_official_sample(sample):
     """Legacy + truncation, saved as Pillow JPEG q75, equals the official file except in the
     16×16 JPEG blocks holding a pixel whose exact value lies within 1e-4 of an integer, where the
     official float32 rounding decides truncation (docs/methods/cpfusion.md)."""
-    ir, vi, oracle = _sample(shared_dir)
-    method = create_method("cpfusion", variant="legacy", rounding="truncate")
-    fused = fuse_arrays(method, ir, vi)
+    oracle, results = sample
+    raw = results["legacy"][1].clamp(0, 1)
+    fused = from_tensor(raw, "truncate")
     ours = _jpeg75(fused)
     assert ours.shape == oracle.shape
     differs = (ours != oracle).any(axis=-1).reshape(64, 16, 80, 16).any(axis=(1, 3))
     assert differs.sum() <= 2, f"{differs.sum()} of 5120 JPEG blocks differ"
-    exact = fuse_arrays(create_method("cpfusion", variant="legacy", rounding="round"), ir, vi)
-    assert np.abs(exact.astype(int) - fused).max() <= 1
-    with torch.inference_mode():
-        raw = method.fuse(to_tensor(ir), to_tensor(vi))[0].permute(1, 2, 0).double().numpy()
+    assert np.abs(from_tensor(raw, "round").astype(int) - fused).max() <= 1
+    values = raw[0].permute(1, 2, 0).double().numpy() * 255
     for i, j in zip(*np.nonzero(differs), strict=True):
-        block = raw[16 * i : 16 * i + 16, 16 * j : 16 * j + 16] * 255
+        block = values[16 * i : 16 * i + 16, 16 * j : 16 * j + 16]
         inside = (block > 0.5) & (block < 254.5)
         assert (np.abs(block - np.round(block))[inside] < 1e-4).any()
     assert (ours == oracle).mean() > 0.9999
 
 
-def test_sample_statistics_and_intermediates(shared_dir):
+def test_sample_statistics_and_intermediates(sample):
     """§14 fixtures for both variants, to the printed precision."""
-    ir, vi, _ = _sample(shared_dir)
-    legacy = create_method("cpfusion", variant="legacy", rounding="truncate")
-    official = create_method("cpfusion", rounding="truncate")
-    y = _luminance(legacy, ir, vi).luminance.double()
+    _, results = sample
+    (legacy, legacy_rgb), (official, official_rgb) = results["legacy"], results["official"]
+    y = legacy.luminance.double()
     assert (round(y.mean().item(), 3), round(y.std().item(), 3)) == (100.693, 57.717)
-    result = _luminance(official, ir, vi)
-    y = result.luminance.double()
+    y = official.luminance.double()
     assert (round(y.mean().item(), 3), round(y.std().item(), 3)) == (91.224, 52.370)
     assert (round(y.min().item(), 1), round(y.max().item(), 1)) == (-92.5, 376.3)
     np.testing.assert_array_equal(
-        result.correlation.double().numpy().round(4), [0.2724, 0.2918, 0.3040, 0.3135, 0.3137]
+        official.correlation.double().numpy().round(4), [0.2724, 0.2918, 0.3040, 0.3135, 0.3137]
     )
     np.testing.assert_array_equal(
-        result.weight.double().numpy().round(4), [1.2854, 1.2892, 1.2916, 1.2934, 1.2935]
+        official.weight.double().numpy().round(4), [1.2854, 1.2892, 1.2916, 1.2934, 1.2935]
     )
-    for method, means in ((legacy, (92.50, 100.67, 93.37)), (official, (82.14, 90.28, 83.14))):
-        fused = fuse_arrays(method, ir, vi)
+    for rgb, means in ((legacy_rgb, (92.50, 100.67, 93.37)), (official_rgb, (82.14, 90.28, 83.14))):
+        fused = from_tensor(rgb.clamp(0, 1), "truncate")
         np.testing.assert_array_equal(fused.reshape(-1, 3).mean(axis=0).round(2), means)
-    with torch.inference_mode():
-        raw = official.fuse_planes(official.prepare_ir(to_tensor(ir)), to_tensor(vi))
-    clipped = ((raw < 0) | (raw > 1)).double().mean().item()
+    clipped = ((official_rgb < 0) | (official_rgb > 1)).double().mean().item()
     assert clipped == pytest.approx(0.042, abs=0.001)  # "about 4.2% of values clipped"
 
 

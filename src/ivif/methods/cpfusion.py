@@ -210,9 +210,11 @@ def fuse_luminance(
     return CPFusionResult(luminance, correlation, wcc, weight)
 
 
-def _replication_counts(level: torch.Tensor, k: int, size) -> tuple[torch.Tensor, torch.Tensor]:
+def _replication_counts(level: torch.Tensor, k: int, size):
     """How many full-resolution rows (columns) each row (column) of the level-``k`` map ``level``
-    covers after alignment (§3): ``min(2^k, H - j·2^k)``."""
+    covers after alignment (§3): ``min(2^k, H - j·2^k)``; None for level 0 (all ones)."""
+    if k == 0:
+        return None
     step = 1 << k
     return tuple(
         (n - torch.arange(m, dtype=level.dtype, device=level.device) * step).clamp(max=step)
@@ -222,6 +224,8 @@ def _replication_counts(level: torch.Tensor, k: int, size) -> tuple[torch.Tensor
 
 def _weighted_mean(x: torch.Tensor, weights) -> torch.Tensor:
     """Mean of the replicated full-resolution map of each channel, ``(B, C, 1, 1)``."""
+    if weights is None:
+        return x.mean(dim=(-2, -1), keepdim=True)
     rows, cols = weights
     total = torch.einsum("h,bchw,w->bc", rows, x, cols) / (rows.sum() * cols.sum())
     return total[..., None, None]
@@ -234,7 +238,11 @@ def _attend(detail: torch.Tensor, weights, attention: str) -> torch.Tensor:
     centred_sq = (detail - _weighted_mean(detail, weights)).square_()
     if attention == "pam":
         return centred_sq.sigmoid_().add_(0.5).mul_(detail)
-    count = weights[0].sum() * weights[1].sum()
+    count = (
+        detail.shape[-2] * detail.shape[-1]
+        if weights is None
+        else weights[0].sum() * weights[1].sum()
+    )
     variance = _weighted_mean(centred_sq, weights) * count / (count - 1)
     return detail * torch.sigmoid(centred_sq / (4 * (variance + SIMAM_LAMBDA)) + 0.5)
 
