@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from ivif import __version__
-from ivif.cli import demo, fuse, methods
+from ivif.cli import demo, fuse, methods, train
 from ivif.errors import InputError
 
 #: Sub-command modules, in the order ``ivif --help`` lists them.
-COMMANDS = (fuse, methods, demo)
+COMMANDS = (fuse, methods, demo, train)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -1,0 +1,187 @@
+"""Training HCLFuse with the generic loop (spec §5; CPU recipe in docs/methods/hclfuse.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ivif.data import PatchSampler, load_gray_pair, load_pairs
+from ivif.io import to_uint8
+from ivif.methods.hclfuse.config import ModelConfig, TrainConfig
+from ivif.methods.hclfuse.model import HCLFuseNet, fusion_loss, training_losses
+from ivif.nn import save_weights
+from ivif.ops import ot_align
+from ivif.train import LoopConfig
+
+__all__ = [
+    "HCLFuseTask",
+    "loop_config",
+    "pad_to_multiple",
+    "sharpness_metrics",
+    "train_config_from",
+]
+
+
+#: Metrics logged at each validation (``ivif.evaluate`` names).
+VALIDATION_METRICS = ("EN", "SD", "SF", "AG", "VIF", "Qabf")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad right/bottom to a multiple (reflect where the image is large enough, else replicate)."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def sharpness_metrics(fused: np.ndarray) -> dict[str, float]:
+    """Quick no-reference figures on a uint8-scale gray image: SD, SF and AG (spec §8)."""
+    f = fused.astype(np.float64)
+    rf = np.sqrt(np.mean(np.diff(f, axis=1) ** 2))
+    cf = np.sqrt(np.mean(np.diff(f, axis=0) ** 2))
+    dx = f[:-1, 1:] - f[:-1, :-1]
+    dy = f[1:, :-1] - f[:-1, :-1]
+    return {
+        "SD": float(f.std()),
+        "SF": float(np.hypot(rf, cf)),
+        "AG": float(np.mean(np.sqrt((dx**2 + dy**2) / 2.0))),
+    }
+
+
+def _quality(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, float]:
+    """Validation metrics of uint8 planes (``tang`` convention if the metrics are installed)."""
+    try:
+        from ivif.evaluation import evaluate_arrays
+    except ImportError:
+        return sharpness_metrics(fused)
+    return evaluate_arrays(ir, vi, fused, metrics=VALIDATION_METRICS, convention="tang")
+
+
+def loop_config(train: TrainConfig) -> LoopConfig:
+    return LoopConfig(
+        max_steps=train.max_steps,
+        learning_rate=train.learning_rate,
+        min_learning_rate=train.min_learning_rate,
+        warmup_steps=train.warmup_steps,
+        ema_decay=train.ema_decay,
+        seed=train.seed,
+        log_every=train.log_every,
+        checkpoint_every=train.checkpoint_every,
+        validate_every=train.validate_every,
+        patience=train.patience,
+    )
+
+
+class HCLFuseTask:
+    """HCLFuse losses on random patches with precomputed OT-aligned infrared, validated by
+    fusing whole validation pairs (20 DDIM steps, fixed seed)."""
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        data_dir: str | os.PathLike,
+        val_dir: str | os.PathLike,
+        progress: bool = True,
+    ) -> None:
+        torch.manual_seed(train_config.seed)  # the initial weights
+        self.model = HCLFuseNet(model_config)
+        self.model_config = model_config
+        self.train_config = train_config
+        self.sampler = PatchSampler(
+            data_dir,
+            train_config.patch_size,
+            train_config.batch_size,
+            train_config.image_scale,
+            train_config.hflip,
+            self._aligned_ir,
+            progress,
+        )
+        pairs = load_pairs(val_dir)
+        count = min(train_config.val_pairs, len(pairs))
+        picks = np.linspace(0, len(pairs) - 1, count).round().astype(int) if count else []
+        self.val_pairs = [pairs[i] for i in picks]
+        self.val_images = [load_gray_pair(pair) for pair in self.val_pairs]
+        self.data_dir, self.val_dir = str(data_dir), str(val_dir)
+
+    def _aligned_ir(self, planes: torch.Tensor) -> torch.Tensor:
+        cfg = self.train_config
+        return ot_align(
+            planes[:, :1],
+            planes[:, 1:2],
+            cfg.ot_epsilon,
+            cfg.ot_iterations,
+            cfg.ot_blend,
+            cfg.ot_vi_levels,
+        )
+
+    def losses(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        cfg = self.train_config
+        batch = self.sampler.sample(generator)
+        vi, ir_aligned = batch[:, 1:2], batch[:, 2:3]
+        terms = training_losses(
+            self.model,
+            ir_aligned,
+            vi,
+            generator,
+            cfg.chain_steps,
+            cfg.chain_grad_steps,
+            cfg.sobel_eps,
+        )
+        terms["total"] = (
+            cfg.noise_weight * terms["noise"]
+            + cfg.kl_weight * terms["kl"]
+            + cfg.fusion_weight * terms["fusion"]
+        )
+        return terms
+
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        """Mean fusion loss (``score``, raw IR as target) and quality metrics over the
+        validation pairs: :func:`ivif.evaluate` (``tang``) when available, else SD/SF/AG."""
+        totals: dict[str, float] = {}
+        for index, planes in enumerate(self.val_images):
+            ir, vi = planes[:, :1], planes[:, 1:2]
+            generator = torch.Generator().manual_seed(index)
+            h, w = ir.shape[-2:]
+            multiple = self.model_config.pad_multiple
+            fused = model.fuse(
+                pad_to_multiple(ir, multiple), pad_to_multiple(vi, multiple), None, generator
+            )[..., :h, :w].clamp(0, 1)
+            values = {"score": float(fusion_loss(fused, ir, vi))}
+            values.update(_quality(*(to_uint8(x)[0, 0].numpy() for x in (ir, vi, fused))))
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value / len(self.val_images)
+        return totals
+
+    def save_best(self, model: nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
+        save_weights(model, run_dir / "best.safetensors", self.describe(info))
+
+    def describe(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The config JSON stored beside exported weights."""
+        return {
+            "method": "hclfuse",
+            "model": self.model_config.to_dict(),
+            "train": self.train_config.to_dict(),
+            "data": self.data_dir,
+            "val": self.val_dir,
+            "val_pairs": [pair.name for pair in self.val_pairs],
+            "checkpoint": info,
+        }
+
+
+def train_config_from(data: dict[str, Any]) -> TrainConfig:
+    """A :class:`TrainConfig` from a (partial) dict; unknown keys are an error."""
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}")
+    return TrainConfig(**data)
