@@ -18,6 +18,7 @@ from ivif.ops.pyramid import (
     max_levels,
     reduce,
 )
+from ivif.ops.tiling import tile_starts, tile_weights, tiled_apply
 from ivif.ops.transport import histogram_sinkhorn, ot_align
 
 __all__ = [
@@ -37,4 +38,7 @@ __all__ = [
     "pad",
     "reduce",
     "sobel",
+    "tile_starts",
+    "tile_weights",
+    "tiled_apply",
 ]

@@ -1,0 +1,57 @@
+"""Overlapping tiles for models too large (or too global) to run on a whole image at once.
+
+Tiles of ``tile × tile`` pixels share at least ``overlap`` pixels with their neighbours; their
+outputs are blended with weights that ramp linearly from each tile's border (never zero, so
+every pixel is covered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["tile_starts", "tile_weights", "tiled_apply"]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Origins of tiles covering ``length`` pixels, the last one flush with the end."""
+    if tile <= overlap or overlap < 0:
+        raise ValueError(f"need 0 <= overlap < tile, got overlap {overlap}, tile {tile}")
+    if length <= tile:
+        return [0]
+    return [*range(0, length - tile, tile - overlap), length - tile]
+
+
+def tile_weights(size: tuple[int, int], overlap: int) -> torch.Tensor:
+    """``(1, 1, h, w)`` blending weights rising linearly over ``overlap`` pixels from each side."""
+
+    def ramp(n: int) -> torch.Tensor:
+        i = torch.arange(n, dtype=torch.float32)
+        return ((torch.minimum(i, n - 1 - i) + 1) / (overlap + 1)).clamp(max=1.0)
+
+    return torch.outer(ramp(size[0]), ramp(size[1]))[None, None]
+
+
+def tiled_apply(
+    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], tile: int, overlap: int
+) -> torch.Tensor:
+    """``fn(*inputs)`` computed tile by tile on same-sized ``(B, C_i, H, W)`` inputs and blended.
+
+    ``fn`` must return a ``(B, C_out, h, w)`` tensor the size of its input tiles.
+    """
+    h, w = inputs[0].shape[-2:]
+    if any(x.shape[-2:] != (h, w) for x in inputs):
+        raise ValueError("tiled inputs must share their height and width")
+    out = total = None
+    for top in tile_starts(h, tile, overlap):
+        for left in tile_starts(w, tile, overlap):
+            window = (..., slice(top, top + tile), slice(left, left + tile))
+            result = fn(*(x[window] for x in inputs))
+            if out is None:
+                out = result.new_zeros((*result.shape[:2], h, w))
+                total = result.new_zeros((1, 1, h, w))
+            weight = tile_weights(result.shape[-2:], overlap).to(result)
+            out[window] += weight * result
+            total[window] += weight
+    return out / total
