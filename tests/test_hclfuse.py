@@ -83,6 +83,18 @@ def test_spatial_posterior_and_bad_input():
         ModelConfig(stem_kernel=4)
 
 
+def test_statistics_kl_has_the_spec_floor():
+    """Spec D5: with z in (0, 1), σ² ≤ μ(1 − μ) so the KL never drops below ≈ 0.413."""
+    from ivif.methods.hclfuse.model import kl_divergence
+
+    generator = torch.Generator().manual_seed(0)
+    for p in (0.1, 0.38, 0.5, 0.9):
+        z = torch.where(torch.rand(1, 2, 64, 64, generator=generator) < p, 0.999, 0.001)
+        mu = z.mean(dim=(2, 3), keepdim=True)
+        logvar = torch.log(z.var(dim=(2, 3), keepdim=True) + 1e-6)
+        assert kl_divergence(mu, logvar).item() >= 0.4129
+
+
 def test_config_round_trips_through_json_dict():
     for config in CONFIGS.values():
         assert ModelConfig.from_dict(config.to_dict()) == config
