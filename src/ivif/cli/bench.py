@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ivif.api import DEFAULT_METHOD
-from ivif.bench import BenchConfig, run_benchmark, write_outputs
 from ivif.data import default_data_root, resolve_dataset
 from ivif.errors import InputError
 from ivif.methods import available_methods, get_method
@@ -96,6 +95,8 @@ def _metric_names(text: str | None) -> list[str] | str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ivif.bench import BenchConfig, run_benchmark, write_outputs  # matplotlib: load on use
+
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
     config = BenchConfig(

@@ -41,7 +41,10 @@ def add_method_options(parser: argparse.ArgumentParser, method: str) -> None:
         if spec.type is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         else:
-            group.add_argument(flag, type=spec.type, choices=spec.choices, **kwargs)
+            metavar = None if spec.choices else spec.name.upper()
+            group.add_argument(
+                flag, type=spec.type, choices=spec.choices, metavar=metavar, **kwargs
+            )
 
 
 def add_parser(subparsers, argv: Sequence[str] | None = None) -> None:
