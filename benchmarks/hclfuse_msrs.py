@@ -40,17 +40,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--weights", default="")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["hclfuse", "average", "laplacian"],
+        choices=["hclfuse", "average", "laplacian"],
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "hclfuse_msrs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     pairs = load_pairs(MSRS)
     picks = np.unique(np.linspace(0, len(pairs) - 1, min(args.pairs, len(pairs))).round())
     chosen = [pairs[int(i)] for i in picks]
-    methods = {
-        "hclfuse": create_method("hclfuse", steps=args.steps, weights=args.weights),
-        "average": create_method("average"),
-        "laplacian": create_method("laplacian"),
-    }
+    options = {"hclfuse": {"steps": args.steps, "weights": args.weights}}
+    methods = {name: create_method(name, **options.get(name, {})) for name in args.methods}
     csv_path = args.out.with_suffix(".csv")
     done: set[tuple[str, str]] = set()
     if csv_path.exists():

@@ -286,6 +286,21 @@ def test_identical_seeds_give_identical_outputs(tiny_weights):
     assert np.array_equal(unseeded, ivif.fuse(ir, vi, "hclfuse", weights=tiny_weights, steps=3))
 
 
+def test_consistency_option_leaves_the_cached_model_alone(tiny_weights):
+    ir, vi = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+
+    def run(**options):
+        method = create_method("hclfuse", weights=tiny_weights, steps=2, **options)
+        with torch.inference_mode():
+            return method.fuse_planes(ir, vi, torch.Generator().manual_seed(0))
+
+    trained = run()
+    assert not torch.equal(run(consistency="additive"), trained)
+    assert torch.equal(run(consistency="convex"), trained)  # TINY was built convex
+    assert torch.equal(run(), trained)
+    assert load_model(tiny_weights).config.physics.consistency == "convex"
+
+
 def test_tiling_covers_large_images(tiny_weights):
     method = create_method("hclfuse", weights=tiny_weights, steps=2, tile=128)
     ir, vi = torch.rand(1, 1, 150, 300), torch.rand(1, 1, 150, 300)

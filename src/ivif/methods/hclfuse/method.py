@@ -12,7 +12,7 @@ import torch
 
 from ivif.errors import InputError
 from ivif.methods.base import FusionMethod, option, register
-from ivif.methods.hclfuse.config import ModelConfig
+from ivif.methods.hclfuse.config import ModelConfig, PhysicsConfig
 from ivif.methods.hclfuse.model import HCLFuseNet
 from ivif.methods.hclfuse.training import pad_to_multiple
 from ivif.nn import load_weights, read_config
@@ -85,14 +85,15 @@ class HCLFuse(FusionMethod):
     tile_overlap = 64
 
     def model(self) -> HCLFuseNet:
-        weights = self.options.weights or str(shipped_weights(self.options.config))
-        model = load_model(weights)
-        if self.options.consistency != "config":
-            physics = dataclasses.replace(
-                model.config.physics, consistency=self.options.consistency
-            )
-            model.config = dataclasses.replace(model.config, physics=physics)
-        return model
+        """The (cached) network of the chosen weights."""
+        return load_model(self.options.weights or str(shipped_weights(self.options.config)))
+
+    def physics(self, model: HCLFuseNet) -> PhysicsConfig:
+        """The guidance constants, with the ``consistency`` option applied."""
+        physics = model.config.physics
+        if self.options.consistency == "config":
+            return physics
+        return dataclasses.replace(physics, consistency=self.options.consistency)
 
     def fuse_planes(self, ir, vi, generator=None):
         if generator is None and not self.options.unseeded:
@@ -113,6 +114,7 @@ class HCLFuse(FusionMethod):
             self.options.steps,
             generator,
             self.options.channel_order,
+            self.physics(model),
         )
         return fused[..., :h, :w]
 

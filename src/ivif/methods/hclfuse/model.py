@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ivif.methods.hclfuse.config import ModelConfig
+from ivif.methods.hclfuse.config import ModelConfig, PhysicsConfig
 from ivif.methods.hclfuse.physics import PhysicsGuidance
 from ivif.nn import NoiseSchedule, TimestepUNet, ddim_sample
 from ivif.ops import sobel
@@ -200,17 +200,18 @@ class HCLFuseNet(nn.Module):
         steps: int | None = None,
         generator: torch.Generator | None = None,
         channel_order: str = "ir_vi",
+        physics: PhysicsConfig | None = None,
     ) -> torch.Tensor:
         """Fused luminance of ``(B, 1, H, W)`` planes with H, W multiples of 8 (spec §6.1).
 
         ``channel_order="vi_ir"`` feeds the encoder ``[Y, IR]`` as the official test code does
-        (it trains on ``[IR′, Y]``).
+        (it trains on ``[IR′, Y]``). ``physics`` overrides the configured guidance constants.
         """
         stacked = torch.cat([ir, vi] if channel_order == "ir_vi" else [vi, ir], dim=1)
         posterior = self.encoder(stacked)
         condition = self.sample_latent(posterior, generator)
         guidance = PhysicsGuidance(
-            ir, vi, posterior.latent_size, self.config.physics, self.schedule.num_steps
+            ir, vi, posterior.latent_size, physics or self.config.physics, self.schedule.num_steps
         )
         latent = self.denoise(condition, guidance, steps or self.config.sampling_steps, generator)
         return self.decoder(latent, posterior.features)
