@@ -353,3 +353,30 @@ def _losses(path) -> list[tuple[str, str]]:
     """(step, total loss) rows of a training log (the wall-clock column differs between runs)."""
     with open(path, newline="") as handle:
         return [(row["step"], row["total"]) for row in csv.DictReader(handle)]
+
+
+def test_cli_train_needs_a_stage_and_weights(tmp_path, capsys):
+    from ivif.cli import main
+
+    common = ["train", "difcdfusion", "--data", str(tmp_path), "--val", str(tmp_path)]
+    assert main(common) == 2
+    assert "--stage" in capsys.readouterr().err
+    run_dir = tmp_path / "runs" / "fusion"
+    assert main([*common, "--stage", "fusion", "--run-dir", str(run_dir)]) == 2
+    assert "denoiser weights not found" in capsys.readouterr().err
+
+
+def test_unet_attention_matches_float64_softmax_attention():
+    """The shared UNet's single-head attention (4-D, blockwise kernel) vs the textbook formula."""
+    from ivif.nn.unet import AttnBlock
+
+    torch.manual_seed(0)
+    block = AttnBlock(16, 4, bias=False)
+    x = torch.randn(2, 16, 12, 10)
+    ref = block.double()
+    x64 = x.double()
+    y = ref.norm(x64)
+    q, k, v = (m(y).flatten(2).transpose(1, 2) for m in (ref.q, ref.k, ref.v))
+    weights = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(16), dim=-1)
+    expected = x64 + ref.proj_out((weights @ v).transpose(1, 2).reshape(2, 16, 12, 10))
+    torch.testing.assert_close(block.float()(x).double(), expected, atol=1e-5, rtol=1e-5)
