@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from ivif import __version__
-from ivif.cli import demo, fuse, methods, train
+from ivif.cli import bench, demo, eval, fuse, methods, train
 from ivif.errors import InputError
 
 #: Sub-command modules, in the order ``ivif --help`` lists them.
-COMMANDS = (fuse, methods, demo, train)
+COMMANDS = (fuse, methods, eval, bench, demo, train)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

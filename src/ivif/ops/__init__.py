@@ -9,6 +9,7 @@ from ivif.ops.filters import (
     pad,
     sobel,
 )
+from ivif.ops.histogram import entropy, histogram, joint_histogram
 from ivif.ops.pyramid import (
     burt_adelson_kernel,
     expand,
@@ -18,6 +19,7 @@ from ivif.ops.pyramid import (
     max_levels,
     reduce,
 )
+from ivif.ops.spectral import filter_separable_fft
 from ivif.ops.tiling import tile_starts, tile_weights, tiled_apply
 from ivif.ops.transport import histogram_sinkhorn, ot_align
 
@@ -25,12 +27,16 @@ __all__ = [
     "Border",
     "burt_adelson_kernel",
     "check_image",
+    "entropy",
     "expand",
     "filter2d",
     "filter_separable",
+    "filter_separable_fft",
     "gaussian_kernel1d",
     "gaussian_pyramid",
+    "histogram",
     "histogram_sinkhorn",
+    "joint_histogram",
     "laplacian_pyramid",
     "laplacian_synthesis",
     "max_levels",

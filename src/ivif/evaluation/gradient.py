@@ -1,0 +1,352 @@
+"""Gradient and edge metrics: AG, SF, EI, QSF, Qabf, Nabf (``spec/metrics.md`` §2.1, §2.3, §2.8,
+§2.11, §3.4, §3.5, §3.11, §3.12, §5)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ivif.evaluation._common import gradient_components, safe_ratio
+from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
+from ivif.evaluation.inputs import MetricInputs
+from ivif.evaluation.registry import register
+from ivif.ops.matlab import conv2_same_ordered
+
+HALF_PI = math.pi / 2
+
+
+@register(
+    "AG",
+    ("vifb",),
+    higher_is_better=True,
+    definition=(
+        "average gradient Σ sqrt((gx² + gy²)/2) / ((M−1)(N−1)) with MATLAB gradient() "
+        "(central differences, one-sided at borders); per channel, averaged"
+    ),
+    source=VIFB_SOURCE + " (metricsAvg_gradient)",
+    toolbox_name="Avg_gradient",
+    validated=True,
+    min_size=2,
+)
+@register(
+    "AG",
+    TANG,
+    higher_is_better=True,
+    definition=(
+        "average gradient Σ sqrt((gx² + gy²)/2) / ((M−1)(N−1)) with MATLAB gradient() "
+        "(central differences, one-sided at borders)"
+    ),
+    source=TANG_SOURCE + " (AG_evaluation.m); Cui et al., Opt. Commun. 2015",
+    validated=True,
+    min_size=2,
+)
+def average_gradient(inputs: MetricInputs) -> float:
+    """The numerator sums all M·N pixels, the denominator is (M−1)(N−1) (§2.1)."""
+    h, w = inputs.size
+    gy, gx = torch.gradient(inputs.f, dim=(-2, -1))
+    magnitude = torch.sqrt((gx * gx + gy * gy) / 2.0)
+    return float((magnitude.sum(dim=(-2, -1)) / ((h - 1) * (w - 1))).mean())
+
+
+@register(
+    "SF",
+    ("vifb",),
+    higher_is_better=True,
+    definition=(
+        "sqrt(RF + CF), each the sum of squared neighbour differences divided by M·n; a colour "
+        "image is one M×3N matrix [R|G|B] (VIFB's indexing), seams included"
+    ),
+    source=VIFB_SOURCE + " (metricsSpatial_frequency)",
+    toolbox_name="Spatial_frequency",
+    validated=True,
+)
+def spatial_frequency_vifb(inputs: MetricInputs) -> float:
+    """VIFB: channels side by side, both sums divided by M·n (§2.11)."""
+    f = torch.cat(tuple(inputs.f), dim=-1)
+    m, n = f.shape
+    horizontal = f[:, 1:] - f[:, :-1]
+    vertical = f[1:, :] - f[:-1, :]
+    total = (horizontal * horizontal).sum() + (vertical * vertical).sum()
+    return math.sqrt(float(total) / (m * n))
+
+
+def _mean_square(d: torch.Tensor) -> torch.Tensor:
+    """Mean of d² over the last two dims; 0 when there are no differences (a 1-pixel side)."""
+    if d.numel() == 0:
+        return torch.zeros(d.shape[:-2], dtype=d.dtype)
+    return (d * d).mean(dim=(-2, -1))
+
+
+def _spatial_frequency_tang(f: torch.Tensor) -> float:
+    rows = f[..., 1:, :] - f[..., :-1, :]
+    cols = f[..., :, 1:] - f[..., :, :-1]
+    return float(torch.sqrt(_mean_square(rows) + _mean_square(cols)).mean())
+
+
+@register(
+    "SF",
+    ("tang",),
+    higher_is_better=True,
+    definition=(
+        "sqrt(RF² + CF²), the mean squared vertical and horizontal neighbour differences (0–255)"
+    ),
+    source=TANG_SOURCE + " (SF_evaluation.m); Eskicioglu & Fisher, IEEE T-COM 1995",
+)
+def spatial_frequency_tang(inputs: MetricInputs) -> float:
+    """Means over the difference arrays, on the 0–255 scale (§3.4)."""
+    return _spatial_frequency_tang(inputs.f)
+
+
+@register(
+    "SF",
+    ("tang2022",),
+    higher_is_better=True,
+    definition="the 2022 toolbox's SF on [0, 1] data: the 0–255 SF divided by 255",
+    source=TANG_SOURCE + " (SF_evaluation.m on im2double data, commit 53f5542)",
+    validated=True,
+)
+def spatial_frequency_tang2022(inputs: MetricInputs) -> float:
+    """§3.4, computed on ``im2double`` data as the 2022 code did."""
+    return _spatial_frequency_tang(inputs.f / 255.0)
+
+
+@register(
+    "EI",
+    ("vifb",),
+    higher_is_better=True,
+    definition=(
+        "edge intensity: mean Sobel magnitude sqrt(Gx² + Gy²) of the fused image (replicated "
+        "borders) over all pixels and channels"
+    ),
+    source=VIFB_SOURCE + " (metricsEdge_intensity)",
+    toolbox_name="Edge_intensity",
+    validated=True,
+)
+def edge_intensity(inputs: MetricInputs) -> float:
+    """§2.3."""
+    gx, gy = gradient_components(inputs.f, "replicate")
+    return float(torch.sqrt(gx * gx + gy * gy).mean())
+
+
+# --- Qabf (Xydeas & Petrović 2000) -------------------------------------------------------------
+
+#: ``conv2`` kernels of the toolboxes' Qabf (§2.8): horizontal and vertical Sobel.
+_QABF_KERNEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+_QABF_KERNEL_Y = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])
+
+#: Sigmoid constants of the toolboxes' Qabf: Tg, kg, Dg, Ta, ka, Da (L = 1).
+QABF_CONSTANTS = (0.9994, -15.0, 0.5, 0.9879, -22.0, 0.8)
+
+
+def _qabf_edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edge strength g and orientation α of each plane, as the toolboxes' Qabf (§2.8 step 1).
+
+    ``Sx = conv2(x, Kx, 'same')``, ``Sy = conv2(x, Ky, 'same')`` with zero padding, summed in
+    MATLAB's order (exact on integer data; on [0, 1] data the order decides which responses are
+    exactly 0). ``g = sqrt(Sx² + Sy²)``; ``α = atan(Sy/Sx)``, and π/2 where ``Sx == 0``.
+    """
+    sx = conv2_same_ordered(x, _QABF_KERNEL_X.to(x))
+    sy = conv2_same_ordered(x, _QABF_KERNEL_Y.to(x))
+    g = (sx * sx).add_(sy * sy).sqrt_()
+    vertical = sx == 0
+    alpha = torch.atan(sy / sx.masked_fill(vertical, 1.0)).masked_fill_(vertical, HALF_PI)
+    return g, alpha
+
+
+def _qabf_preservation(
+    g_x: torch.Tensor, a_x: torch.Tensor, g_f: torch.Tensor, a_f: torch.Tensor
+) -> torch.Tensor:
+    """Q^{XF} per pixel: strength and orientation preservation through the two sigmoids.
+
+    The strength ratio is min/max of the two strengths, except where ``g_X == g_F``: there the
+    toolboxes' code yields ``g_F`` itself, not 1 (§2.8 step 2; 0 when both vanish).
+    """
+    tg, kg, dg, ta, ka, da = QABF_CONSTANTS
+    ratio = torch.minimum(g_x, g_f) / torch.maximum(g_x, g_f)
+    ratio = torch.where(g_x == g_f, g_f, ratio)
+    orientation = (a_x - a_f).abs_().div_(-HALF_PI).add_(1.0)
+    q_g = ratio.sub_(dg).mul_(kg).exp_().add_(1.0).reciprocal_().mul_(tg)
+    q_a = orientation.sub_(da).mul_(ka).exp_().add_(1.0).reciprocal_().mul_(ta)
+    return q_g.mul_(q_a)
+
+
+def qabf(planes: torch.Tensor) -> torch.Tensor:
+    """Q^{AB/F} of each channel from ``planes (3, C, H, W)`` holding A, B, F -> ``(C,)``.
+
+    Σ (Q^{AF} g_A + Q^{BF} g_B) / Σ (g_A + g_B) over all pixels (L = 1). A channel whose sources
+    have no edge at all (every gradient 0) has no weight; its value is 0.
+    """
+    g, alpha = _qabf_edges(planes)
+    g_sources, g_fused = g[:2], g[2:]
+    q = _qabf_preservation(g_sources, alpha[:2], g_fused, alpha[2:])
+    num = q.mul_(g_sources).sum(dim=(0, -2, -1))
+    den = g_sources.sum(dim=(0, -2, -1))
+    return safe_ratio(num, den, 0.0)
+
+
+@register(
+    "Qabf",
+    ("vifb",),
+    higher_is_better=True,
+    definition=(
+        "Xydeas–Petrović edge preservation Q^{AB/F} (Sobel via conv2, zero borders, the "
+        "toolbox's g_X = g_F quirk), per channel on 0–255, averaged"
+    ),
+    source=VIFB_SOURCE + " (metricsQabf); Xydeas & Petrović, Electron. Lett. 2000",
+    toolbox_name="Qabf",
+    validated=True,
+)
+@register(
+    "Qabf",
+    ("tang",),
+    higher_is_better=True,
+    definition=(
+        "Xydeas–Petrović edge preservation Q^{AB/F} on the grey 0–255 images (Sobel via conv2, "
+        "zero borders, the toolbox's g_X = g_F quirk)"
+    ),
+    source=TANG_SOURCE + " (analysis_Qabf.m, 2023); Xydeas & Petrović, Electron. Lett. 2000",
+)
+def qabf_metric(inputs: MetricInputs) -> float:
+    """§2.8 / §3.11 on integer-valued data, where every Sobel sum is exact."""
+    return float(qabf(inputs.planes).mean())
+
+
+@register(
+    "Qabf",
+    ("tang2022",),
+    higher_is_better=True,
+    definition=(
+        "Q^{AB/F} as the 2022 toolbox computed it: on [0, 1] data, with MATLAB conv2's summation "
+        "order deciding which Sobel responses are exactly 0"
+    ),
+    source=TANG_SOURCE + " (analysis_Qabf.m on im2double data, commit 53f5542)",
+    validated=True,
+)
+def qabf_tang2022(inputs: MetricInputs) -> float:
+    """§3.11: the Sobel sums on x/255, accumulated in conv2's order (spec §6)."""
+    return float(qabf(inputs.planes / 255.0).mean())
+
+
+# --- Nabf (Kumar 2013) ---------------------------------------------------------------------------
+
+#: Nabf constants: Tg, kg, Dg, Ta, ka, Da, L and the edge threshold Td.
+NABF_CONSTANTS = (0.9999, -19.0, 0.5, 0.9995, -22.0, 0.5, 1.5, 2.0)
+
+
+def nabf(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Kumar's modified fusion-artefact measure N_abf of each channel, ``(C,)`` (§3.12).
+
+    Sobel/8 by correlation on mirror-extended images (no edge repeat); α = atan(gv/gh) (0 where
+    both vanish); Q^{XF} = sqrt(Q_g Q_a); weights g^1.5 where g ≥ Td, else 0.001; artefacts are
+    counted only where F's edge is stronger than both sources'.
+    """
+    tg, kg, dg, ta, ka, da, power, threshold = NABF_CONSTANTS
+    gv, gh = gradient_components(torch.stack((a, b, f)) / 8.0, "reflect")
+    g = torch.sqrt(gv * gv + gh * gh)
+    both_zero = (gv == 0) & (gh == 0)
+    alpha = torch.where(both_zero, 0.0, torch.atan(gv / torch.where(both_zero, 1.0, gh)))
+    g_sources, g_f = g[:2], g[2:]
+    low = torch.minimum(g_sources, g_f)
+    high = torch.maximum(g_sources, g_f)
+    ratio = torch.where(low == 0, 0.0, low / torch.where(high == 0, 1.0, high))
+    orientation = ((alpha[:2] - alpha[2:]).abs() - HALF_PI).abs() / HALF_PI
+    q_g = tg / (1.0 + torch.exp(kg * (ratio - dg)))
+    q_a = ta / (1.0 + torch.exp(ka * (orientation - da)))
+    q = torch.sqrt(q_g * q_a)
+    weights = torch.where(g_sources >= threshold, g_sources**power, 0.001)
+    artefact = ((g_f > g_sources[0]) & (g_f > g_sources[1])).to(g.dtype)
+    num = (artefact * ((1.0 - q) * weights).sum(0)).sum(dim=(-2, -1))
+    return num / weights.sum(dim=(0, -2, -1))
+
+
+@register(
+    "Nabf",
+    ("tang",),
+    higher_is_better=False,
+    definition=(
+        "Kumar's modified fusion-artefact measure N_abf on the grey 0–255 images (IR, VI, F in "
+        "the intended order; the 2023 toolbox passes IR as the fused image, a bug not kept)"
+    ),
+    source=TANG_SOURCE + " (analysis_nabf.m); Shreyamsha Kumar, SIViP 2013",
+)
+def nabf_tang(inputs: MetricInputs) -> float:
+    return float(nabf(inputs.a, inputs.b, inputs.f).mean())
+
+
+@register(
+    "Nabf",
+    ("tang2022",),
+    higher_is_better=False,
+    definition=(
+        "N_abf as the 2022 toolbox computed it, on [0, 1] data (no gradient reaches Td = 2, so "
+        "every weight is 0.001)"
+    ),
+    source=TANG_SOURCE + " (analysis_nabf.m on im2double data, commit 53f5542)",
+)
+def nabf_tang2022(inputs: MetricInputs) -> float:
+    return float(nabf(inputs.a / 255.0, inputs.b / 255.0, inputs.f / 255.0).mean())
+
+
+# --- QSF (Zheng et al. 2007) ---------------------------------------------------------------------
+
+
+def _directional_differences(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Row, column, main-diagonal and secondary-diagonal neighbour differences of ``(..., H, W)``.
+
+    Row: I(i,j) − I(i,j−1); column: I(i,j) − I(i−1,j); main diagonal: I(i,j) − I(i−1,j−1);
+    secondary diagonal: I(i,j) − I(i+1,j−1) (Zheng et al. 2007, Eqs. 1–4).
+    """
+    return (
+        x[..., :, 1:] - x[..., :, :-1],
+        x[..., 1:, :] - x[..., :-1, :],
+        x[..., 1:, 1:] - x[..., :-1, :-1],
+        x[..., :-1, 1:] - x[..., 1:, :-1],
+    )
+
+
+#: Weights of the four squared sums: 1 for row and column, √2/2 for the two diagonals.
+_DIRECTION_WEIGHTS = (1.0, 1.0, math.sqrt(2.0) / 2.0, math.sqrt(2.0) / 2.0)
+
+
+def ratio_spatial_frequency_error(
+    a: torch.Tensor, b: torch.Tensor, f: torch.Tensor
+) -> torch.Tensor:
+    """rSFe = (SF_F − SF_R) / SF_R per channel, ``(C,)`` (§5).
+
+    SF² = Σ_d w_d Σ (difference in direction d)² / (M·N) over the four directions; the
+    reference SF_R uses, at each pixel and direction, max(|d_A|, |d_B|). When SF_R = 0 (both
+    sources constant) the value is 0 if F is constant too, else +inf.
+    """
+    pixels = f.shape[-2] * f.shape[-1]
+    sf_f = torch.zeros(f.shape[:-2], dtype=f.dtype)
+    sf_r = torch.zeros(f.shape[:-2], dtype=f.dtype)
+    for weight, d_a, d_b, d_f in zip(
+        _DIRECTION_WEIGHTS,
+        _directional_differences(a),
+        _directional_differences(b),
+        _directional_differences(f),
+        strict=True,
+    ):
+        reference = torch.maximum(d_a.abs(), d_b.abs())
+        sf_f += weight * (d_f * d_f).sum(dim=(-2, -1)) / pixels
+        sf_r += weight * (reference * reference).sum(dim=(-2, -1)) / pixels
+    sf_f, sf_r = torch.sqrt(sf_f), torch.sqrt(sf_r)
+    undefined = torch.where(sf_f == 0, 0.0, math.inf)
+    return torch.where(sf_r > 0, (sf_f - sf_r) / torch.where(sf_r > 0, sf_r, 1.0), undefined)
+
+
+@register(
+    "QSF",
+    TANG,
+    higher_is_better=False,
+    definition=(
+        "ratio of spatial-frequency error rSFe = (SF_F − SF_R)/SF_R over row, column and both "
+        "diagonal directions, SF_R built from the stronger source difference; 0 is ideal, "
+        "negative means lost detail, positive over-enhancement"
+    ),
+    source="Zheng, Essock, Hansen & Haun, Information Fusion 8(2) 2007 (not in either toolbox)",
+    ideal=0.0,
+)
+def qsf(inputs: MetricInputs) -> float:
+    return float(ratio_spatial_frequency_error(inputs.a, inputs.b, inputs.f).mean())

@@ -1,0 +1,127 @@
+"""Information-theoretic metrics: EN, MI, CE (``spec/metrics.md`` §2.2, §2.4, §2.5, §3.1, §3.2).
+
+All histograms are of 8-bit grey levels (256 bins). Entropies are in bits except VIFB's MI,
+which MATLAB's code computes with natural logarithms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ivif.evaluation.inputs import MetricInputs
+from ivif.evaluation.registry import register
+from ivif.ops.histogram import entropy, histogram, joint_histogram
+from ivif.ops.matlab import round_half_away
+
+TANG = ("tang", "tang2022")
+
+VIFB_SOURCE = "VIFB metrics/*.m; Zhang et al., 'VIFB', CVPRW 2020"
+TANG_SOURCE = "Tang, Image-Fusion 'General Evaluation Metric' (MATLAB)"
+
+
+def _histograms(inputs: MetricInputs) -> torch.Tensor:
+    """256-bin counts of every plane of A, B and F: ``(3, C, 256)``."""
+    return inputs.cached("histograms", lambda: histogram(inputs.planes_u8))
+
+
+@register(
+    "EN",
+    ("vifb",),
+    higher_is_better=True,
+    definition="entropy (bits) of the fused 256-bin histogram, per RGB channel, averaged",
+    source=VIFB_SOURCE + " (metricsEntropy)",
+    toolbox_name="Entropy",
+    validated=True,
+)
+@register(
+    "EN",
+    TANG,
+    higher_is_better=True,
+    definition="entropy (bits) of the fused image's 256-bin grey-level histogram",
+    source=TANG_SOURCE + " (entropy of uint8 F); Roberts et al., J. Appl. Remote Sens. 2008",
+    validated=True,
+)
+def entropy_en(inputs: MetricInputs) -> float:
+    """EN = −Σ p log2 p of the fused grey-level histogram (mean over channels)."""
+    return float(entropy(_histograms(inputs)[2]).mean())
+
+
+def _requantise(x: torch.Tensor) -> torch.Tensor:
+    """VIFB's MI preprocessing: per-plane min–max stretch, then ``int16(255·x)`` (§2.5).
+
+    A constant plane becomes 0. Rounding is half away from zero, as MATLAB's ``int16``.
+    Returns uint8 levels.
+    """
+    low = x.amin(dim=(-2, -1), keepdim=True)
+    span = x.amax(dim=(-2, -1), keepdim=True) - low
+    stretched = torch.where(span > 0, (x - low) / torch.where(span > 0, span, 1.0), 0.0)
+    return round_half_away(stretched * 255.0).to(torch.uint8)
+
+
+@register(
+    "MI",
+    ("vifb",),
+    higher_is_better=True,
+    definition=(
+        "MI(VI,F) + MI(IR,F) in nats, each image min–max stretched and requantised to 256 "
+        "levels first; per RGB channel, averaged"
+    ),
+    source=VIFB_SOURCE + " (metricsMutinf); Qu et al., Electron. Lett. 2002",
+    toolbox_name="Mutinf",
+    validated=True,
+)
+def mutual_information_vifb(inputs: MetricInputs) -> float:
+    """Σ over sources of H(q_X) + H(q_F) − H(q_X, q_F), natural logarithms (§2.5)."""
+    levels = _requantise(inputs.planes)
+    joint = joint_histogram(levels[:2], levels[2])  # (2, C, 256, 256)
+    h_joint = entropy(joint, dims=2, base=math.e)
+    h_sources = entropy(joint.sum(-1), base=math.e)
+    h_fused = entropy(joint.sum(-2), base=math.e)
+    return float((h_sources + h_fused - h_joint).sum(0).mean())
+
+
+@register(
+    "MI",
+    TANG,
+    higher_is_better=True,
+    definition=(
+        "MI(IR,F) + MI(VI,F) in bits from 256-bin grey-level histograms (levels 254 and 255 "
+        "share a joint-histogram bin, as the toolbox's uint8 indexing does)"
+    ),
+    source=TANG_SOURCE + " (MI_evaluation.m, Hab.m); Qu et al., Electron. Lett. 2002",
+    validated=True,
+)
+def mutual_information_tang(inputs: MetricInputs) -> float:
+    """Σ over sources of H(X) + H(F) − H(F, X) in bits, with the 254/255 joint bin (§3.2)."""
+    counts = _histograms(inputs)
+    h_sources, h_fused = entropy(counts[:2]), entropy(counts[2])
+    # The toolbox indexes the joint histogram with uint8(x) + 1, which saturates at 255.
+    merged = inputs.planes_u8.clamp(max=254)
+    h_joint = entropy(joint_histogram(merged[:2], merged[2]), dims=2)
+    return float((h_sources + h_fused - h_joint).sum(0).mean())
+
+
+@register(
+    "CE",
+    ("vifb",),
+    higher_is_better=False,
+    definition=(
+        "cross-entropy Σ p_X log2(p_X/p_F) of each source's histogram against the fused one "
+        "(bins where either is empty skipped), averaged over VI and IR and over RGB channels"
+    ),
+    source=VIFB_SOURCE + " (metricsCross_entropy)",
+    toolbox_name="Cross_entropy",
+    validated=True,
+)
+def cross_entropy(inputs: MetricInputs) -> float:
+    """KL divergence of each source histogram from the fused one, in bits (§2.2)."""
+    pixels = inputs.size[0] * inputs.size[1]
+    counts = _histograms(inputs)
+    p_sources = counts[:2] / pixels
+    p_fused = (counts[2] / pixels).unsqueeze(0)
+    both = (p_sources > 0) & (p_fused > 0)
+    ratio = torch.where(both, p_sources / torch.where(both, p_fused, 1.0), 1.0)
+    terms = torch.where(both, p_sources * torch.log2(ratio), 0.0)
+    return float(terms.sum(-1).mean(0).mean())

@@ -1,0 +1,75 @@
+"""Histograms and entropies of 8-bit images, batched over leading dimensions.
+
+Integer images are ``(..., H, W)`` tensors whose values are integers in ``[0, bins)`` (any integer
+or floating dtype holding whole numbers). Histograms are counts; :func:`entropy` turns counts or
+probabilities into Shannon entropies. These are the building blocks of EN, MI, CE and the
+histogram-based fusion metrics (``spec/metrics.md`` §1.5, §2.2, §2.5, §3.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["entropy", "histogram", "joint_histogram"]
+
+
+def _flat_codes(x: torch.Tensor, bins: int, name: str) -> torch.Tensor:
+    """``(..., H, W)`` integer values as ``(N, H*W)`` int64 codes, checked to lie in range.
+
+    uint8 data with ``bins ≥ 256`` are in range by construction and skip the checks.
+    """
+    if x.dim() < 2:
+        raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
+    codes = x.reshape(-1, x.shape[-2] * x.shape[-1])
+    if codes.dtype == torch.uint8 and bins >= 256:
+        return codes.to(torch.int64)
+    if codes.is_floating_point() and not torch.equal(codes, codes.round()):
+        raise ValueError(f"{name} must hold whole numbers to be histogrammed")
+    codes = codes.to(torch.int64)
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= bins):
+        raise ValueError(f"{name} values must lie in [0, {bins - 1}]")
+    return codes
+
+
+def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
+    """Counts of each integer value ``0 … bins-1`` over the last two dimensions.
+
+    ``(..., H, W) -> (..., bins)`` float64 counts (MATLAB ``imhist`` on uint8 for ``bins=256``).
+    """
+    codes = _flat_codes(x, bins, "x")
+    n = codes.shape[0]
+    offsets = torch.arange(n, dtype=torch.int64).unsqueeze(1) * bins
+    counts = torch.bincount((codes + offsets).reshape(-1), minlength=n * bins)
+    return counts.reshape(*x.shape[:-2], bins).to(torch.float64)
+
+
+def joint_histogram(x: torch.Tensor, y: torch.Tensor, bins: int = 256) -> torch.Tensor:
+    """Joint counts of co-located values: ``(..., H, W)`` × ``(..., H, W) -> (..., bins, bins)``.
+
+    Entry ``[..., i, j]`` counts the pixels where ``x == i`` and ``y == j``. The leading
+    dimensions of ``x`` and ``y`` broadcast against each other.
+    """
+    x, y = torch.broadcast_tensors(x, y)
+    codes = _flat_codes(x, bins, "x") * bins + _flat_codes(y, bins, "y")
+    n = codes.shape[0]
+    offsets = torch.arange(n, dtype=torch.int64).unsqueeze(1) * (bins * bins)
+    counts = torch.bincount((codes + offsets).reshape(-1), minlength=n * bins * bins)
+    return counts.reshape(*x.shape[:-2], bins, bins).to(torch.float64)
+
+
+def entropy(counts: torch.Tensor, dims: int = 1, base: float = 2.0) -> torch.Tensor:
+    """Shannon entropy ``-Σ p log p`` of the distribution(s) in the last ``dims`` dimensions.
+
+    ``counts`` are non-negative counts or probabilities; each distribution is normalised by its
+    own total first, and empty bins contribute nothing (``0 log 0 = 0``). ``base`` 2 gives bits,
+    ``math.e`` nats. An all-zero distribution has entropy 0.
+    """
+    if dims < 1 or dims > counts.dim():
+        raise ValueError(f"dims must be in [1, {counts.dim()}], got {dims}")
+    flat = counts.reshape(*counts.shape[: counts.dim() - dims], -1).to(torch.float64)
+    total = flat.sum(-1, keepdim=True)
+    p = flat / torch.where(total > 0, total, torch.ones_like(total))
+    terms = torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), 0.0)
+    return -terms.sum(-1) / math.log(base)
