@@ -7,7 +7,9 @@ evaluates every result with :func:`ivif.evaluation.evaluate_arrays` under the ``
 levels) of the fused RGB against the visible image. One row per (pair, method) is appended to
 ``benchmarks/results/difcdfusion_msrs.csv`` (an interrupted run resumes; methods can be run in
 separate processes); ``--summary`` writes the means over the pairs every method has to ``.json``
-and ``.md``.
+and ``.md``. ``--import-rows CSV`` copies baseline rows that another run (e.g.
+``benchmarks/hclfuse_msrs.py``, same fusion call and metrics) already computed, with ``dCbCr``
+left empty; the colour figure of a method is the mean over the rows that have it.
 
     .venv/bin/python benchmarks/difcdfusion_msrs.py --methods average laplacian difcdfusion
     .venv/bin/python benchmarks/difcdfusion_msrs.py --summary
@@ -82,7 +84,13 @@ def summarise(csv_path: Path) -> None:
     means = {
         m: {
             k: float(
-                np.mean([float(r[k]) for r in rows if r["method"] == m and r["pair"] in common])
+                np.mean(
+                    [
+                        float(r[k])
+                        for r in rows
+                        if r["method"] == m and r["pair"] in common and r[k] != ""
+                    ]
+                )
             )
             for k in keys
         }
@@ -123,6 +131,26 @@ def summarise(csv_path: Path) -> None:
     csv_path.with_suffix(".md").write_text("\n".join(lines))
 
 
+def import_rows(source: Path, csv_path: Path) -> None:
+    """Append the baseline rows of ``source`` that ``csv_path`` lacks (``dCbCr`` empty)."""
+    existing: set[tuple[str, str]] = set()
+    if csv_path.exists():
+        with csv_path.open(newline="") as handle:
+            existing = {(row["pair"], row["method"]) for row in csv.DictReader(handle)}
+    else:
+        csv_path.write_text(",".join(COLUMNS) + "\n")
+    with source.open(newline="") as handle:
+        rows = [
+            r
+            for r in csv.DictReader(handle)
+            if r["method"] in ("average", "laplacian") and (r["pair"], r["method"]) not in existing
+        ]
+    with csv_path.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        for row in rows:
+            writer.writerow([row["pair"], row["method"], *(row[m] for m in METRICS), ""])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", choices=ORDER, default=list(ORDER))
@@ -130,9 +158,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--weights", default="", help="Dif-CDFusion weights prefix")
     parser.add_argument("--summary", action="store_true", help="only write the summary")
+    parser.add_argument("--import-rows", type=Path, help="baseline rows computed elsewhere")
     parser.add_argument("--out", type=Path, default=RESULTS / "difcdfusion_msrs.csv")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.import_rows:
+        import_rows(args.import_rows, args.out)
     if not args.summary:
         run(args.methods, args.pairs, args.out, args.weights)
     summarise(args.out)
