@@ -318,6 +318,21 @@ def test_tiling_covers_large_images(tiny_weights):
     assert torch.equal(small, same)  # below the tile size nothing changes
 
 
+def test_shipped_weights_match_the_cpu_config_and_fuse(shared_dir):
+    from ivif.methods.hclfuse import shipped_weights
+    from ivif.nn import read_config
+
+    path = shipped_weights("cpu")
+    if not path.is_file():
+        pytest.skip("shipped weights absent (train them: see docs/models/hclfuse-cpu.md)")
+    assert ModelConfig.from_dict(read_config(path)["model"]) == CONFIGS["cpu"]
+    assert path.stat().st_size <= 25 * 2**20
+    msrs = shared_dir / "data" / "msrs" / "test"
+    ir, vi = ivif.load_pair(msrs / "ir" / "00004N.png", msrs / "vi" / "00004N.png")
+    fused = ivif.fuse(ir[:100, :140], vi[:100, :140], "hclfuse", seed=0, steps=4)
+    assert fused.shape == (100, 140, 3) and 10 < fused.mean() < 245
+
+
 def test_method_errors(tmp_path, tiny_weights):
     with pytest.raises(InputError, match="ivif train hclfuse"):
         load_model(str(tmp_path / "absent.safetensors"))

@@ -77,17 +77,20 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The training recipe (spec §5; CPU deviations documented in docs/methods/hclfuse.md)."""
+    """The training recipe (spec §5; CPU deviations documented in docs/methods/hclfuse.md).
+
+    The defaults are the recipe of the shipped ``hclfuse-cpu`` weights.
+    """
 
     patch_size: int = 128
     batch_size: int = 4
     #: Scale applied to every training image before cropping (official: 0.3 × MSRS).
     image_scale: float = 1.0
     hflip: bool = True
-    learning_rate: float = 2e-4
+    learning_rate: float = 3e-4
     min_learning_rate: float = 1e-5
     warmup_steps: int = 100
-    max_steps: int = 6000
+    max_steps: int = 2800
     ema_decay: float = 0.999
     #: DDIM steps of the differentiable training chain, and how many of the last keep gradients.
     chain_steps: int = 5
@@ -104,11 +107,11 @@ class TrainConfig:
     ot_vi_levels: int | None = 1024
     seed: int = 230
     log_every: int = 10
-    checkpoint_every: int = 100
-    validate_every: int = 500
+    checkpoint_every: int = 50
+    validate_every: int = 400
     val_pairs: int = 8
     #: Stop after this many validations without improvement (0: never stop early).
-    patience: int = 3
+    patience: int = 4
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
