@@ -115,6 +115,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     options = {"weights": args.weights}
     load_before = os.getloadavg()[0]
+    # First, while this process is small: a child inherits its parent's peak RSS at exec.
+    memory = peak_memory(options, args.threads)
     rows = []
     for size in PAIRS:
         ir, vi, source = load(size)
@@ -131,7 +133,6 @@ def main() -> None:
         )
         print(f"{size:>9}: median {rows[-1]['median_s']:.3f} s", flush=True)
     cost = count_gmac(options)
-    memory = peak_memory(options, args.threads)
     print(f"cost: {cost}; peak RSS at 1280x1024: {memory}")
     result = {
         "method": "difcdfusion",

@@ -72,7 +72,9 @@ class DifCDFusionOptions:
     share_diffusion_weights: bool = option(
         False, "official-code behaviour: the infrared branch uses the visible denoiser too"
     )
-    tile: int = option(1024, "images larger than this (either side) are fused in tiles; 0: never")
+    tile: int = option(
+        640, "images larger than this (either side) are fused in tiles of this size; 0: never"
+    )
 
     def __post_init__(self) -> None:
         if self.t_feat < 0:
