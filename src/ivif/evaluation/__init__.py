@@ -19,6 +19,7 @@ from ivif.evaluation import (
     visual,
 )
 from ivif.evaluation.evaluate import evaluate, evaluate_arrays, metrics
+from ivif.evaluation.inputs import SourceCache
 from ivif.evaluation.registry import (
     CONVENTIONS,
     DEFAULT_CONVENTION,
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_CONVENTION",
     "Convention",
     "MetricInfo",
+    "SourceCache",
     "conventions",
     "evaluate",
     "evaluate_arrays",

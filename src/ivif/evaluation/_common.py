@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import torch
 
 from ivif.ops import filter_separable, sobel
 from ivif.ops.filters import Border
+from ivif.ops.histogram import map_levels
+from ivif.ops.matlab import round_half_away
 from ivif.ops.spectral import filter_separable_fft
+
+if TYPE_CHECKING:
+    from ivif.evaluation.inputs import MetricInputs
 
 __all__ = [
     "correlate",
     "gradient_components",
     "safe_ratio",
+    "split_cached",
+    "stretch_levels",
 ]
 
 
-#: From this many taps on, float64 correlations go through the FFT (faster, same result to
-#: ~1e-16 of the data's magnitude); shorter kernels are applied directly.
-FFT_MIN_TAPS = 9
+#: From this many taps on, float64 correlations go through the FFT; shorter kernels are applied
+#: directly, one plane at a time (a plane's working set stays in cache). Measured on 640×480
+#: float64 planes, the two cost about the same at 15 taps.
+FFT_MIN_TAPS = 15
 
 
 def correlate(
@@ -30,7 +41,7 @@ def correlate(
     """Separable correlation of ``(..., H, W)`` float64 tensors of any leading shape.
 
     :func:`ivif.ops.filter_separable` for short kernels, :func:`ivif.ops.filter_separable_fft`
-    for kernels of :data:`FFT_MIN_TAPS` taps or more.
+    for kernels of :data:`FFT_MIN_TAPS` taps or more; the two agree to ~1e-16 of the data.
     """
     h, w = x.shape[-2:]
     taps = max(kernel_y.numel(), kernel_x.numel() if kernel_x is not None else 0)
@@ -38,7 +49,12 @@ def correlate(
     if taps >= FFT_MIN_TAPS and x.dtype == torch.float64:
         out = filter_separable_fft(flat, kernel_y, kernel_x, border, stride=stride)
     else:
-        out = filter_separable(flat, kernel_y, kernel_x, border, stride=stride)
+        out = torch.cat(
+            [
+                filter_separable(plane, kernel_y, kernel_x, border, stride=stride)
+                for plane in flat.split(1)
+            ]
+        )
     return out.reshape(*x.shape[:-2], *out.shape[-2:])
 
 
@@ -56,3 +72,32 @@ def safe_ratio(num: torch.Tensor, den: torch.Tensor, undefined: float) -> torch.
     """``num / den``, with ``undefined`` where ``den == 0``."""
     ok = den != 0
     return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), undefined)
+
+
+def stretch_levels(x: torch.Tensor) -> torch.Tensor:
+    """Per-plane min–max stretch of uint8 ``(..., H, W)`` planes to 0–255, rounded half away
+    from zero: ``round(255 · (x − min) / (max − min))`` as float64, a constant plane giving 0.
+
+    This is both VIFB's ``normalize1`` (Qcb, Qcv) and its MI requantisation (``int16`` of the
+    stretched image). Evaluated on the 256 possible levels and looked up per pixel.
+    """
+    low = x.amin(dim=(-2, -1)).to(torch.float64).unsqueeze(-1)
+    span = x.amax(dim=(-2, -1)).to(torch.float64).unsqueeze(-1) - low
+    levels = torch.arange(256, dtype=torch.float64)
+    varying = span > 0
+    table = round_half_away((levels - low) / torch.where(varying, span, 1.0) * 255.0) * varying
+    return map_levels(x, table)
+
+
+def split_cached(
+    inputs: MetricInputs, key: str, per_plane: Callable[[torch.Tensor], torch.Tensor], source
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A per-plane transform of the sources (cached per source pair) and of the fused image.
+
+    ``source`` selects the data: ``"u8"`` (``planes_u8``) or ``"f64"`` (``planes``).
+    Returns ``(per_plane(A, B), per_plane(F))``.
+    """
+    data = inputs.planes_u8 if source == "u8" else inputs.planes
+    sources = inputs.source_cached(key, lambda: per_plane(data[:2]))
+    fused = inputs.cached(key, lambda: per_plane(data[2]))
+    return sources, fused

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ivif.errors import InputError
-from ivif.evaluation.inputs import ImageLike, load_uint8, prepare_inputs
+from ivif.evaluation.inputs import ImageLike, SourceCache, load_uint8, prepare_inputs
 from ivif.evaluation.registry import (
     DEFAULT_CONVENTION,
     MetricInfo,
@@ -35,17 +35,21 @@ def evaluate_arrays(
     fused: np.ndarray,
     metrics: str | Iterable[str] | None = None,
     convention: str = DEFAULT_CONVENTION,
+    *,
+    cache: SourceCache | None = None,
 ) -> dict[str, float]:
     """:func:`evaluate` for images already in memory (uint8, or float on ``[0, 1]``).
 
-    Loads nothing and keeps no state between calls, so a benchmark can read each image once and
-    evaluate many fused images, and worker processes can call it freely.
+    Loads nothing and keeps no global state, so a benchmark can read each image once and
+    evaluate many fused images, and worker processes can call it freely. ``cache`` (a
+    :class:`SourceCache`, one per source pair) reuses the work that depends only on the sources
+    when several fused images of one pair are evaluated.
     """
     names = resolve_names(metrics, convention)
     images = [
         load_uint8(x, role) for x, role in ((ir, "infrared"), (vi, "visible"), (fused, "fused"))
     ]
-    inputs = prepare_inputs(*images, convention)
+    inputs = prepare_inputs(*images, convention, cache)
     height, width = inputs.size
     entries = [metric_entry(name, convention) for name in names]
     for entry in entries:

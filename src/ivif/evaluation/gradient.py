@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ivif.evaluation._common import gradient_components, safe_ratio
+from ivif.evaluation._common import gradient_components, safe_ratio, split_cached
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
@@ -144,14 +144,20 @@ def _qabf_edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``Sx = conv2(x, Kx, 'same')``, ``Sy = conv2(x, Ky, 'same')`` with zero padding, summed in
     MATLAB's order (exact on integer data; on [0, 1] data the order decides which responses are
-    exactly 0). ``g = sqrt(Sx² + Sy²)``; ``α = atan(Sy/Sx)``, and π/2 where ``Sx == 0``.
+    exactly 0). ``g = sqrt(Sx² + Sy²)``; ``α = atan(Sy/Sx)``, and π/2 where ``Sx == 0``: the
+    quotient is ±inf or NaN there, and both become +inf, whose arctangent is π/2.
     """
     sx = conv2_same_ordered(x, _QABF_KERNEL_X.to(x))
     sy = conv2_same_ordered(x, _QABF_KERNEL_Y.to(x))
     g = (sx * sx).add_(sy * sy).sqrt_()
-    vertical = sx == 0
-    alpha = torch.atan(sy / sx.masked_fill(vertical, 1.0)).masked_fill_(vertical, HALF_PI)
+    alpha = sy.div_(sx).nan_to_num_(nan=math.inf, neginf=math.inf).atan_()
     return g, alpha
+
+
+def _sigmoid_(x: torch.Tensor, top: float, slope: float, centre: float) -> torch.Tensor:
+    """``top / (1 + exp(slope · (x − centre)))`` in place."""
+    denominator = x.sub_(centre).mul_(slope).exp_().add_(1.0)
+    return torch.div(torch.tensor(top, dtype=x.dtype), denominator, out=denominator)
 
 
 def _qabf_preservation(
@@ -163,26 +169,33 @@ def _qabf_preservation(
     toolboxes' code yields ``g_F`` itself, not 1 (§2.8 step 2; 0 when both vanish).
     """
     tg, kg, dg, ta, ka, da = QABF_CONSTANTS
-    ratio = torch.minimum(g_x, g_f) / torch.maximum(g_x, g_f)
+    high = torch.maximum(g_x, g_f).clamp_(min=torch.finfo(g_x.dtype).tiny)
+    ratio = torch.minimum(g_x, g_f).div_(high)
     ratio = torch.where(g_x == g_f, g_f, ratio)
-    orientation = (a_x - a_f).abs_().div_(-HALF_PI).add_(1.0)
-    q_g = ratio.sub_(dg).mul_(kg).exp_().add_(1.0).reciprocal_().mul_(tg)
-    q_a = orientation.sub_(da).mul_(ka).exp_().add_(1.0).reciprocal_().mul_(ta)
-    return q_g.mul_(q_a)
+    orientation = (a_x - a_f).abs_().div_(HALF_PI).neg_().add_(1.0)
+    q_g = _sigmoid_(ratio, tg, kg, dg)
+    return q_g.mul_(_sigmoid_(orientation, ta, ka, da))
 
 
-def qabf(planes: torch.Tensor) -> torch.Tensor:
-    """Q^{AB/F} of each channel from ``planes (3, C, H, W)`` holding A, B, F -> ``(C,)``.
+def qabf(
+    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """Q^{AB/F} of each channel from the edges ``(g, α)`` of A and B ``(2, C, H, W)`` and of F
+    ``(C, H, W)`` -> ``(C,)``.
 
     Σ (Q^{AF} g_A + Q^{BF} g_B) / Σ (g_A + g_B) over all pixels (L = 1). A channel whose sources
     have no edge at all (every gradient 0) has no weight; its value is 0.
     """
-    g, alpha = _qabf_edges(planes)
-    g_sources, g_fused = g[:2], g[2:]
-    q = _qabf_preservation(g_sources, alpha[:2], g_fused, alpha[2:])
+    (g_sources, a_sources), (g_fused, a_fused) = sources, fused
+    q = _qabf_preservation(g_sources, a_sources, g_fused, a_fused)
     num = q.mul_(g_sources).sum(dim=(0, -2, -1))
     den = g_sources.sum(dim=(0, -2, -1))
     return safe_ratio(num, den, 0.0)
+
+
+def _qabf_edges_unit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Qabf's edges of ``im2double`` data, as the 2022 toolbox passed them."""
+    return _qabf_edges(x / 255.0)
 
 
 @register(
@@ -209,7 +222,7 @@ def qabf(planes: torch.Tensor) -> torch.Tensor:
 )
 def qabf_metric(inputs: MetricInputs) -> float:
     """§2.8 / §3.11 on integer-valued data, where every Sobel sum is exact."""
-    return float(qabf(inputs.planes).mean())
+    return float(qabf(*split_cached(inputs, "qabf/edges", _qabf_edges, "f64")).mean())
 
 
 @register(
@@ -225,7 +238,8 @@ def qabf_metric(inputs: MetricInputs) -> float:
 )
 def qabf_tang2022(inputs: MetricInputs) -> float:
     """§3.11: the Sobel sums on x/255, accumulated in conv2's order (spec §6)."""
-    return float(qabf(inputs.planes / 255.0).mean())
+    edges = split_cached(inputs, "qabf/edges/unit", _qabf_edges_unit, "f64")
+    return float(qabf(*edges).mean())
 
 
 # --- Nabf (Kumar 2013) ---------------------------------------------------------------------------
@@ -234,28 +248,41 @@ def qabf_tang2022(inputs: MetricInputs) -> float:
 NABF_CONSTANTS = (0.9999, -19.0, 0.5, 0.9995, -22.0, 0.5, 1.5, 2.0)
 
 
-def nabf(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Kumar's modified fusion-artefact measure N_abf of each channel, ``(C,)`` (§3.12).
-
-    Sobel/8 by correlation on mirror-extended images (no edge repeat); α = atan(gv/gh) (0 where
-    both vanish); Q^{XF} = sqrt(Q_g Q_a); weights g^1.5 where g ≥ Td, else 0.001; artefacts are
-    counted only where F's edge is stronger than both sources'.
-    """
-    tg, kg, dg, ta, ka, da, power, threshold = NABF_CONSTANTS
-    gv, gh = gradient_components(torch.stack((a, b, f)) / 8.0, "reflect")
+def _nabf_edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nabf's edges of planes ``x``: Sobel/8 by correlation on the mirror-extended image (no
+    edge repeat); ``g = sqrt(gv² + gh²)`` and ``α = atan(gv/gh)``, 0 where both vanish."""
+    gv, gh = gradient_components(x / 8.0, "reflect")
     g = torch.sqrt(gv * gv + gh * gh)
     both_zero = (gv == 0) & (gh == 0)
     alpha = torch.where(both_zero, 0.0, torch.atan(gv / torch.where(both_zero, 1.0, gh)))
-    g_sources, g_f = g[:2], g[2:]
+    return g, alpha
+
+
+def _nabf_edges_unit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return _nabf_edges(x / 255.0)
+
+
+def nabf(
+    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """Kumar's modified fusion-artefact measure N_abf of each channel, ``(C,)`` (§3.12), from
+    the edges of A and B and of F.
+
+    Q^{XF} = sqrt(Q_g Q_a) from the min/max strength ratio (0 where either vanishes) and
+    ``||α_X − α_F| − π/2|·2/π``; weights g^1.5 where g ≥ Td, else 0.001; artefacts are
+    counted only where F's edge is stronger than both sources'.
+    """
+    tg, kg, dg, ta, ka, da, power, threshold = NABF_CONSTANTS
+    (g_sources, a_sources), (g_f, a_f) = sources, fused
     low = torch.minimum(g_sources, g_f)
     high = torch.maximum(g_sources, g_f)
     ratio = torch.where(low == 0, 0.0, low / torch.where(high == 0, 1.0, high))
-    orientation = ((alpha[:2] - alpha[2:]).abs() - HALF_PI).abs() / HALF_PI
+    orientation = ((a_sources - a_f).abs() - HALF_PI).abs() / HALF_PI
     q_g = tg / (1.0 + torch.exp(kg * (ratio - dg)))
     q_a = ta / (1.0 + torch.exp(ka * (orientation - da)))
     q = torch.sqrt(q_g * q_a)
     weights = torch.where(g_sources >= threshold, g_sources**power, 0.001)
-    artefact = ((g_f > g_sources[0]) & (g_f > g_sources[1])).to(g.dtype)
+    artefact = ((g_f > g_sources[0]) & (g_f > g_sources[1])).to(g_f.dtype)
     num = (artefact * ((1.0 - q) * weights).sum(0)).sum(dim=(-2, -1))
     return num / weights.sum(dim=(0, -2, -1))
 
@@ -269,9 +296,10 @@ def nabf(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         "the intended order; the 2023 toolbox passes IR as the fused image, a bug not kept)"
     ),
     source=TANG_SOURCE + " (analysis_nabf.m); Shreyamsha Kumar, SIViP 2013",
+    min_size=2,
 )
 def nabf_tang(inputs: MetricInputs) -> float:
-    return float(nabf(inputs.a, inputs.b, inputs.f).mean())
+    return float(nabf(*split_cached(inputs, "nabf/edges", _nabf_edges, "f64")).mean())
 
 
 @register(
@@ -283,9 +311,10 @@ def nabf_tang(inputs: MetricInputs) -> float:
         "every weight is 0.001)"
     ),
     source=TANG_SOURCE + " (analysis_nabf.m on im2double data, commit 53f5542)",
+    min_size=2,
 )
 def nabf_tang2022(inputs: MetricInputs) -> float:
-    return float(nabf(inputs.a / 255.0, inputs.b / 255.0, inputs.f / 255.0).mean())
+    return float(nabf(*split_cached(inputs, "nabf/edges/unit", _nabf_edges_unit, "f64")).mean())
 
 
 # --- QSF (Zheng et al. 2007) ---------------------------------------------------------------------

@@ -10,10 +10,10 @@ import math
 
 import torch
 
+from ivif.evaluation._common import split_cached, stretch_levels
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
 from ivif.ops.histogram import entropy, histogram, joint_histogram
-from ivif.ops.matlab import round_half_away
 
 TANG = ("tang", "tang2022")
 
@@ -21,9 +21,9 @@ VIFB_SOURCE = "VIFB metrics/*.m; Zhang et al., 'VIFB', CVPRW 2020"
 TANG_SOURCE = "Tang, Image-Fusion 'General Evaluation Metric' (MATLAB)"
 
 
-def _histograms(inputs: MetricInputs) -> torch.Tensor:
-    """256-bin counts of every plane of A, B and F: ``(3, C, 256)``."""
-    return inputs.cached("histograms", lambda: histogram(inputs.planes_u8))
+def _histograms(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """256-bin counts of the sources ``(2, C, 256)`` and of the fused image ``(C, 256)``."""
+    return split_cached(inputs, "histograms", histogram, "u8")
 
 
 @register(
@@ -45,19 +45,16 @@ def _histograms(inputs: MetricInputs) -> torch.Tensor:
 )
 def entropy_en(inputs: MetricInputs) -> float:
     """EN = −Σ p log2 p of the fused grey-level histogram (mean over channels)."""
-    return float(entropy(_histograms(inputs)[2]).mean())
+    return float(entropy(_histograms(inputs)[1]).mean())
 
 
-def _requantise(x: torch.Tensor) -> torch.Tensor:
-    """VIFB's MI preprocessing: per-plane min–max stretch, then ``int16(255·x)`` (§2.5).
+def _stretched_u8(x: torch.Tensor) -> torch.Tensor:
+    return stretch_levels(x).to(torch.uint8)
 
-    A constant plane becomes 0. Rounding is half away from zero, as MATLAB's ``int16``.
-    Returns uint8 levels.
-    """
-    low = x.amin(dim=(-2, -1), keepdim=True)
-    span = x.amax(dim=(-2, -1), keepdim=True) - low
-    stretched = torch.where(span > 0, (x - low) / torch.where(span > 0, span, 1.0), 0.0)
-    return round_half_away(stretched * 255.0).to(torch.uint8)
+
+def _merge_top_levels(x: torch.Tensor) -> torch.Tensor:
+    """Levels 254 and 255 in one bin, as ``uint8(x) + 1`` indexing makes them (§3.2)."""
+    return x.clamp(max=254)
 
 
 @register(
@@ -74,8 +71,9 @@ def _requantise(x: torch.Tensor) -> torch.Tensor:
 )
 def mutual_information_vifb(inputs: MetricInputs) -> float:
     """Σ over sources of H(q_X) + H(q_F) − H(q_X, q_F), natural logarithms (§2.5)."""
-    levels = _requantise(inputs.planes)
-    joint = joint_histogram(levels[:2], levels[2])  # (2, C, 256, 256)
+    # min–max stretch and int16(255·x) of each plane (§2.5), as uint8 levels
+    sources, fused = split_cached(inputs, "stretched/u8", _stretched_u8, "u8")
+    joint = joint_histogram(sources, fused)  # (2, C, 256, 256)
     h_joint = entropy(joint, dims=2, base=math.e)
     h_sources = entropy(joint.sum(-1), base=math.e)
     h_fused = entropy(joint.sum(-2), base=math.e)
@@ -95,11 +93,11 @@ def mutual_information_vifb(inputs: MetricInputs) -> float:
 )
 def mutual_information_tang(inputs: MetricInputs) -> float:
     """Σ over sources of H(X) + H(F) − H(F, X) in bits, with the 254/255 joint bin (§3.2)."""
-    counts = _histograms(inputs)
-    h_sources, h_fused = entropy(counts[:2]), entropy(counts[2])
+    counts_sources, counts_fused = _histograms(inputs)
+    h_sources, h_fused = entropy(counts_sources), entropy(counts_fused)
     # The toolbox indexes the joint histogram with uint8(x) + 1, which saturates at 255.
-    merged = inputs.planes_u8.clamp(max=254)
-    h_joint = entropy(joint_histogram(merged[:2], merged[2]), dims=2)
+    merged_sources, merged_fused = split_cached(inputs, "merged", _merge_top_levels, "u8")
+    h_joint = entropy(joint_histogram(merged_sources, merged_fused), dims=2)
     return float((h_sources + h_fused - h_joint).sum(0).mean())
 
 
@@ -118,9 +116,9 @@ def mutual_information_tang(inputs: MetricInputs) -> float:
 def cross_entropy(inputs: MetricInputs) -> float:
     """KL divergence of each source histogram from the fused one, in bits (§2.2)."""
     pixels = inputs.size[0] * inputs.size[1]
-    counts = _histograms(inputs)
-    p_sources = counts[:2] / pixels
-    p_fused = (counts[2] / pixels).unsqueeze(0)
+    counts_sources, counts_fused = _histograms(inputs)
+    p_sources = counts_sources / pixels
+    p_fused = (counts_fused / pixels).unsqueeze(0)
     both = (p_sources > 0) & (p_fused > 0)
     ratio = torch.where(both, p_sources / torch.where(both, p_fused, 1.0), 1.0)
     terms = torch.where(both, p_sources * torch.log2(ratio), 0.0)

@@ -14,6 +14,7 @@ writing them to an 8-bit file would (``round(255·x)``, half away from zero).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from ivif.errors import InputError
 from ivif.evaluation.registry import get_convention
 from ivif.io import read_image
 
-__all__ = ["ImageLike", "MetricInputs", "load_uint8", "prepare_inputs"]
+__all__ = ["ImageLike", "MetricInputs", "SourceCache", "load_uint8", "prepare_inputs"]
 
 ImageLike = str | os.PathLike | np.ndarray
 T = TypeVar("T")
@@ -59,23 +60,50 @@ def _planes(image: np.ndarray, channels: int) -> np.ndarray:
     return image.transpose(2, 0, 1)
 
 
+class SourceCache:
+    """Intermediates that depend only on the two sources, reused across fused images.
+
+    Pass one instance to :func:`~ivif.evaluation.evaluate_arrays` for every fused image of the
+    same source pair (a benchmark scoring several methods): source gradients, filtered source
+    statistics, histograms… are then computed once. The cache recognises its pair by content,
+    so handing it another pair (or convention) is safe: it starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._key: Hashable = None
+        self._values: dict[Hashable, Any] = {}
+
+    def values_for(self, key: Hashable) -> dict[Hashable, Any]:
+        """The store for sources identified by ``key`` (emptied when the key changes)."""
+        if key != self._key:
+            self._key, self._values = key, {}
+        return self._values
+
+
 class MetricInputs:
-    """The two sources and the fused image as a convention sees them, plus a cache.
+    """The two sources and the fused image as a convention sees them, plus caches.
 
     ``planes_u8`` is a uint8 ``(3, C, H, W)`` tensor holding A, B and F (``C`` is 1, or 3 for
     colour under ``vifb``; A and B follow the convention's source order) and ``planes`` the same
     values as float64. ``a``, ``b``, ``f`` and ``sources`` (A and B, ``(2, C, H, W)``) are views.
-    Intermediates that several metrics share are kept with :meth:`cached`, so evaluating many
-    metrics on one triple computes each only once.
+    Intermediates that several metrics share are kept with :meth:`cached`; those computed from
+    the sources alone with :meth:`source_cached`, which can outlive this triple (see
+    :class:`SourceCache`).
     """
 
-    def __init__(self, convention: str, planes_u8: torch.Tensor):
+    def __init__(
+        self,
+        convention: str,
+        planes_u8: torch.Tensor,
+        source_values: dict[Hashable, Any] | None = None,
+    ):
         self.convention = convention
         self.planes_u8 = planes_u8
         self.planes = planes_u8.to(torch.float64)
         self.a, self.b, self.f = self.planes.unbind(0)
         self.sources = self.planes[:2]
         self._cache: dict[Hashable, Any] = {}
+        self._source_values = {} if source_values is None else source_values
 
     @property
     def size(self) -> tuple[int, int]:
@@ -87,6 +115,13 @@ class MetricInputs:
             self._cache[key] = compute()
         return self._cache[key]
 
+    def source_cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per key for this source pair; ``compute`` must read only the
+        sources (``a``, ``b``, ``sources`` or ``planes_u8[:2]``)."""
+        if key not in self._source_values:
+            self._source_values[key] = compute()
+        return self._source_values[key]
+
 
 def _check_sizes(images: dict[str, np.ndarray]) -> None:
     sizes = {role: image.shape[:2] for role, image in images.items()}
@@ -96,7 +131,11 @@ def _check_sizes(images: dict[str, np.ndarray]) -> None:
 
 
 def prepare_inputs(
-    ir: np.ndarray, vi: np.ndarray, fused: np.ndarray, convention: str
+    ir: np.ndarray,
+    vi: np.ndarray,
+    fused: np.ndarray,
+    convention: str,
+    cache: SourceCache | None = None,
 ) -> MetricInputs:
     """Arrange loaded uint8 images for ``convention`` (see the module docstring)."""
     spec = get_convention(convention)
@@ -107,5 +146,9 @@ def prepare_inputs(
     channels = 1 if fused.ndim == 2 else 3
     by_role = {"ir": ir, "vi": vi}
     a, b = (by_role[role] for role in spec.sources)
-    planes = np.stack([_planes(image, channels) for image in (a, b, fused)])
-    return MetricInputs(convention, torch.from_numpy(planes))
+    planes = torch.from_numpy(np.stack([_planes(image, channels) for image in (a, b, fused)]))
+    source_values = None
+    if cache is not None:
+        digest = hashlib.blake2b(planes[:2].numpy().tobytes(), digest_size=16).hexdigest()
+        source_values = cache.values_for((convention, tuple(planes.shape), digest))
+    return MetricInputs(convention, planes, source_values)

@@ -52,8 +52,9 @@ def _correlation(covariance: torch.Tensor, var_x: torch.Tensor, var_y: torch.Ten
 )
 def standard_deviation(inputs: MetricInputs) -> float:
     """sqrt(Σ (F − μ)² / (M·N)) (§2.13, §3.3)."""
-    pixels = inputs.size[0] * inputs.size[1]
-    return float(torch.sqrt(_moments(inputs)[:, 2, 2] / pixels).mean())
+    f = inputs.f.flatten(-2)
+    centred = f - f.mean(-1, keepdim=True)
+    return float(torch.sqrt(torch.linalg.vecdot(centred, centred) / f.shape[-1]).mean())
 
 
 @register(

@@ -24,22 +24,44 @@ def _ssim_window() -> torch.Tensor:
     return gaussian_kernel1d(SSIM_WINDOW, SSIM_SIGMA, dtype=torch.float64, matlab_eps=True)
 
 
+def local_moments(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian-weighted local mean and mean square of each plane (11×11, σ = 1.5)."""
+    mean, mean_sq = correlate(torch.stack((x, x * x)), _ssim_window(), border=border)
+    return mean, mean_sq
+
+
 def ssim_maps(
-    x: torch.Tensor, y: torch.Tensor, c1: float, c2: float, border: Border
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c1: float,
+    c2: float,
+    border: Border,
+    x_moments: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SSIM and contrast–structure maps of ``(..., H, W)`` pairs (Wang et al., IEEE TIP 2004).
 
-    Local statistics are Gaussian-weighted (11×11, σ = 1.5); variances are E[x²] − μ².
+    ``x`` and ``y`` broadcast against each other; each distinct plane is filtered once, and
+    ``x_moments`` (:func:`local_moments` of ``x``) can be passed in when already known. Local
+    statistics are Gaussian-weighted (11×11, σ = 1.5); variances are E[x²] − μ².
     Returns ``(ssim_map, cs_map)`` with ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``.
     """
-    window = _ssim_window()
-    mu_x, mu_y = correlate(x, window, border=border), correlate(y, window, border=border)
-    var_x = correlate(x * x, window, border=border) - mu_x * mu_x
-    var_y = correlate(y * y, window, border=border) - mu_y * mu_y
-    covariance = correlate(x * y, window, border=border) - mu_x * mu_y
+    mu_x, mean_xx = local_moments(x, border) if x_moments is None else x_moments
+    mu_y, mean_yy = local_moments(y, border)
+    mean_xy = correlate(x * y, _ssim_window(), border=border)
+    var_x = mean_xx - mu_x * mu_x
+    var_y = mean_yy - mu_y * mu_y
+    covariance = mean_xy - mu_x * mu_y
     cs = (2.0 * covariance + c2) / (var_x + var_y + c2)
     luminance = (2.0 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
     return luminance * cs, cs
+
+
+def _source_ssim_maps(inputs: MetricInputs, c1: float, c2: float, border: Border):
+    """SSIM maps of each source against F, the sources' local moments cached per pair."""
+    moments = inputs.source_cached(
+        ("ssim/moments", border), lambda: local_moments(inputs.sources, border)
+    )
+    return ssim_maps(inputs.sources, inputs.f, c1, c2, border, moments)
 
 
 #: Stabilising constants for 8-bit data (K1 = 0.01, K2 = 0.03, L = 255).
@@ -62,7 +84,7 @@ C2_8BIT = (0.03 * 255.0) ** 2
 )
 def ssim_vifb(inputs: MetricInputs) -> float:
     """§2.12."""
-    ssim_map, _ = ssim_maps(inputs.sources, inputs.f, C1_8BIT, C2_8BIT, "valid")
+    ssim_map, _ = _source_ssim_maps(inputs, C1_8BIT, C2_8BIT, "valid")
     return float(ssim_map.mean(dim=(-2, -1)).sum(0).mean())
 
 
@@ -78,7 +100,7 @@ def ssim_vifb(inputs: MetricInputs) -> float:
 )
 def ssim_tang(inputs: MetricInputs) -> float:
     """§3.13 (2023)."""
-    ssim_map, _ = ssim_maps(inputs.sources, inputs.f, 0.01**2, 0.03**2, "replicate")
+    ssim_map, _ = _source_ssim_maps(inputs, 0.01**2, 0.03**2, "replicate")
     return float(ssim_map.mean(dim=(-2, -1)).mean(0).mean())
 
 

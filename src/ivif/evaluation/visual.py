@@ -9,7 +9,13 @@ import math
 
 import torch
 
-from ivif.evaluation._common import correlate, gradient_components, safe_ratio
+from ivif.evaluation._common import (
+    correlate,
+    gradient_components,
+    safe_ratio,
+    split_cached,
+    stretch_levels,
+)
 from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
@@ -18,8 +24,8 @@ from ivif.ops.matlab import (
     block_sum,
     filter_frequency,
     freqspace_radius,
-    round_half_away,
 )
+from ivif.ops.spectral import filter_bank_fft
 
 # --- VIF (Sheikh & Bovik 2006, pixel-domain multi-scale version) --------------------------------
 
@@ -37,30 +43,51 @@ def _vif_window(scale: int) -> torch.Tensor:
     return gaussian_kernel1d(size, size / 5.0, dtype=torch.float64, matlab_eps=True)
 
 
-def vif_terms(
-    reference: torch.Tensor, distorted: torch.Tensor, saturate_first_scale: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Numerator and denominator sums of pixel-domain VIF over the four scales (§3.8).
+def reference_statistics(
+    reference: torch.Tensor, saturate_first_scale: bool = False
+) -> tuple[list, torch.Tensor]:
+    """What VIF needs from the reference planes ``(N, H, W)`` alone (§3.8).
 
-    ``reference`` is ``(N, H, W)`` (one plane per reference) and ``distorted`` ``(H, W)``; both
-    hold 0–255 values. ``saturate_first_scale`` reproduces the 2022 toolbox, which formed the
-    scale-1 products in uint8 (each capped at 255). Returns ``(num, den)`` of shape ``(N,)``.
-    All local statistics of a scale are filtered in one batch.
+    Per scale: the (filtered, subsampled) planes, their local means and their variances
+    (clipped at 0; zeroed below eps, as the reference code does for the denominator), and the
+    denominator Σ log10(1 + σ_r²/σ_n²) summed over the scales, ``(N,)``.
+    ``saturate_first_scale`` forms the scale-1 square in uint8 (capped at 255), as the 2022
+    toolbox did.
     """
-    n = reference.shape[0]
-    num = torch.zeros(n, dtype=torch.float64)
-    den = torch.zeros(n, dtype=torch.float64)
-    ref, dist = reference, distorted.unsqueeze(0)
+    levels = []
+    den = torch.zeros(reference.shape[0], dtype=torch.float64)
+    ref = reference
     for scale in range(1, VIF_SCALES + 1):
         window = _vif_window(scale)
         if scale > 1:
-            ref, dist = correlate(torch.cat((ref, dist)), window, stride=2).split((n, 1))
-        products = torch.cat((ref * ref, dist * dist, ref * dist))
+            ref = correlate(ref, window, stride=2)
+        square = ref * ref
+        if saturate_first_scale and scale == 1:
+            square.clamp_(max=255.0)
+        mu_ref, ref_sq = correlate(torch.stack((ref, square)), window)
+        var_ref = (ref_sq - mu_ref * mu_ref).clamp_(min=0.0)
+        levels.append((ref, mu_ref, var_ref))
+        counted = var_ref * (var_ref >= VIF_EPS)
+        den += counted.div_(VIF_NOISE).add_(1.0).log10_().sum(dim=(-2, -1))
+    return levels, den
+
+
+def vif_numerator(
+    levels: list, distorted: torch.Tensor, saturate_first_scale: bool = False
+) -> torch.Tensor:
+    """Numerator Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) of VIF over the scales, ``(N,)``, for the
+    reference statistics ``levels`` (:func:`reference_statistics`) and ``distorted (H, W)``."""
+    num = torch.zeros(levels[0][0].shape[0], dtype=torch.float64)
+    dist = distorted
+    for scale, (ref, mu_ref, var_ref) in enumerate(levels, start=1):
+        window = _vif_window(scale)
+        if scale > 1:
+            dist = correlate(dist, window, stride=2)
+        products = torch.cat(((dist * dist).unsqueeze(0), ref * dist))
         if saturate_first_scale and scale == 1:
             products.clamp_(max=255.0)
-        stats = correlate(torch.cat((ref, dist, products)), window)
-        mu_ref, mu_dist, ref_sq, dist_sq, cross = stats.split((n, 1, n, 1, n))
-        var_ref = (ref_sq - mu_ref * mu_ref).clamp_(min=0.0)
+        stats = correlate(torch.cat((dist.unsqueeze(0), products)), window)
+        mu_dist, dist_sq, cross = stats[:1], stats[1:2], stats[2:]
         var_dist = (dist_sq - mu_dist * mu_dist).clamp_(min=0.0)
         covariance = cross - mu_ref * mu_dist
         gain = covariance / (var_ref + VIF_EPS)
@@ -72,18 +99,20 @@ def vif_terms(
         noise = (var_dist - gain * covariance).clamp_(min=VIF_EPS)
         information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
         num += information.add_(1.0).log10_().sum(dim=(-2, -1))
-        var_ref = var_ref * (var_ref >= VIF_EPS)
-        den += var_ref.div_(VIF_NOISE).add_(1.0).log10_().sum(dim=(-2, -1))
-    return num, den
+    return num
 
 
-def vif(sources: torch.Tensor, fused: torch.Tensor, saturate_first_scale: bool = False) -> float:
-    """VIF = vifp(A→F) + vifp(B→F) on grey planes ``(2, H, W)`` and ``(H, W)``.
+def vif(inputs: MetricInputs, saturate_first_scale: bool = False) -> float:
+    """VIF = vifp(A→F) + vifp(B→F) on the grey planes; the sources' statistics are cached.
 
     A reference without any variance at any scale (a constant source) has nothing to preserve;
     its term is 0 rather than MATLAB's 0/0.
     """
-    num, den = vif_terms(sources, fused, saturate_first_scale)
+    levels, den = inputs.source_cached(
+        ("vif", saturate_first_scale),
+        lambda: reference_statistics(inputs.sources[:, 0], saturate_first_scale),
+    )
+    num = vif_numerator(levels, inputs.f[0], saturate_first_scale)
     return float(safe_ratio(num, den, 0.0).sum())
 
 
@@ -98,7 +127,7 @@ def vif(sources: torch.Tensor, fused: torch.Tensor, saturate_first_scale: bool =
     min_size=VIF_MIN_SIZE,
 )
 def vif_tang(inputs: MetricInputs) -> float:
-    return vif(inputs.sources[:, 0], inputs.f[0])
+    return vif(inputs)
 
 
 @register(
@@ -114,27 +143,19 @@ def vif_tang(inputs: MetricInputs) -> float:
     min_size=VIF_MIN_SIZE,
 )
 def vif_tang2022(inputs: MetricInputs) -> float:
-    return vif(inputs.sources[:, 0], inputs.f[0], saturate_first_scale=True)
-
-
-# --- Shared preprocessing of Qcb and Qcv ---------------------------------------------------------
-
-
-def normalize1(x: torch.Tensor) -> torch.Tensor:
-    """VIFB's ``normalize1``: per-plane min–max stretch to 0–255, rounded half away (§2.9).
-
-    A constant plane becomes 0 (the toolbox leaves an all-zero image as it is).
-    """
-    low = x.amin(dim=(-2, -1), keepdim=True)
-    span = x.amax(dim=(-2, -1), keepdim=True) - low
-    stretched = torch.where(span > 0, (x - low) / torch.where(span > 0, span, 1.0), 0.0)
-    return round_half_away(stretched * 255.0)
+    return vif(inputs, saturate_first_scale=True)
 
 
 # --- Qcb (Chen & Blum 2009) ----------------------------------------------------------------------
 
-#: Qcb's contrast constants k, h, p, q, Z and the two Gaussian widths.
-QCB_CONTRAST = (1.0, 1.0, 3.0, 2.0, 1e-4)
+
+def _qcb_contrast_u8(planes_u8: torch.Tensor) -> torch.Tensor:
+    """Qcb's masked contrast of uint8 planes, after VIFB's ``normalize1`` (§2.9 step 1)."""
+    return qcb_contrast(stretch_levels(planes_u8))
+
+
+#: Qcb's contrast constants k, h, Z (the exponents are p = 3, q = 2) and the Gaussian widths.
+QCB_CONTRAST = (1.0, 1.0, 1e-4)
 QCB_SIGMAS = (2.0, 4.0)
 QCB_WINDOW = 31
 
@@ -152,24 +173,30 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
     return torch.exp(-(x * x) / (2.0 * sigma * sigma)) / (math.sqrt(2.0 * math.pi) * sigma)
 
 
-def qcb(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Chen–Blum Q_cb of each channel, planes ``(C, H, W)`` -> ``(C,)`` (§2.9).
+def qcb_contrast(images: torch.Tensor) -> torch.Tensor:
+    """Qcb's masked local contrast C' of ``normalize1``-d planes ``(..., H, W)`` (§2.9 steps
+    2–3): CSF filtering, then |G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z).
 
-    Undefined ratios get their limits: a neighbourhood that filters to exactly 0 has contrast 0,
-    equal contrasts preserve fully (Q = 1, including 0/0), and where both sources have zero
-    contrast each gets saliency ½.
+    A neighbourhood that filters to exactly 0 (a constant image) has contrast 0.
     """
-    k, h, p, q, z = QCB_CONTRAST
-    images = normalize1(torch.stack((a, b, f)))
+    k, h, z = QCB_CONTRAST
     filtered = filter_frequency(images, _qcb_csf(*images.shape[-2:], like=images))
     narrow, wide = (_unnormalised_gaussian(s) for s in QCB_SIGMAS)
-    blurred_narrow = correlate(filtered, narrow, border="zeros")
-    blurred_wide = correlate(filtered, wide, border="zeros")
-    # A neighbourhood that is exactly 0 (a constant image) has no contrast.
-    ratio = safe_ratio(blurred_narrow, blurred_wide, 1.0)
-    contrast = (ratio - 1.0).abs()
-    masked = k * contrast**p / (h * contrast**q + z)
-    c_sources, c_fused = masked[:2], masked[2:]
+    planes = filtered.reshape(-1, 1, *filtered.shape[-2:])
+    bank = filter_bank_fft(planes, [(narrow, narrow), (wide, wide)], "zeros")
+    blurred_narrow, blurred_wide = bank.reshape(2, *filtered.shape)
+    contrast = (safe_ratio(blurred_narrow, blurred_wide, 1.0) - 1.0).abs()
+    square = contrast * contrast
+    return (k * square * contrast) / (h * square + z)  # k·C^3 / (h·C^2 + Z)
+
+
+def qcb(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
+    """Chen–Blum Q_cb of each channel from the masked contrasts of A and B ``(2, C, H, W)`` and
+    of F ``(C, H, W)`` -> ``(C,)`` (§2.9 steps 4–6).
+
+    Undefined ratios get their limits: equal contrasts preserve fully (Q = 1, including 0/0),
+    and where both sources have zero contrast each gets saliency ½.
+    """
     low = torch.minimum(c_sources, c_fused)
     high = torch.maximum(c_sources, c_fused)
     preservation = torch.where(low == high, 1.0, low / torch.where(high > 0, high, 1.0))
@@ -192,12 +219,11 @@ def qcb(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     validated=True,
 )
 def qcb_metric(inputs: MetricInputs) -> float:
-    return float(qcb(inputs.a, inputs.b, inputs.f).mean())
+    return float(qcb(*split_cached(inputs, "qcb/contrast", _qcb_contrast_u8, "u8")).mean())
 
 
 # --- Qcv (Chen & Varshney 2007) ------------------------------------------------------------------
 
-QCV_ALPHA = 5.0
 QCV_BLOCK = 16
 
 
@@ -207,19 +233,26 @@ def _qcv_csf(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     return 2.6 * (0.0192 + 0.144 * r) * torch.exp(-((0.144 * r) ** 1.1))
 
 
-def qcv(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Chen–Varshney Q_cv of each channel, planes ``(C, H, W)`` -> ``(C,)`` (§2.10).
-
-    When no block of either source has any edge (all saliencies 0), the blocks are weighted
-    equally instead of 0/0.
-    """
-    images = normalize1(torch.stack((a, b, f)))
-    sources, fused = images[:2], images[2]
-    gx, gy = gradient_components(sources, "zeros")
+def qcv_source_terms(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What Qcv needs from ``normalize1``-d source planes alone: the block saliency
+    λ = Σ_block g^5 (Sobel magnitude, zero borders) and the CSF-filtered planes (§2.10)."""
+    gx, gy = gradient_components(images, "zeros")
     strength = torch.sqrt(gx * gx + gy * gy)
-    saliency = block_sum(strength**QCV_ALPHA, QCV_BLOCK)
-    difference = filter_frequency(sources - fused, _qcv_csf(*images.shape[-2:], like=images))
-    distortion = block_sum(difference * difference, QCV_BLOCK) / QCV_BLOCK**2
+    square = strength * strength
+    saliency = block_sum(square.mul_(square).mul_(strength), QCV_BLOCK)  # Σ g^5 per block
+    return saliency, filter_frequency(images, _qcv_csf(*images.shape[-2:], like=images))
+
+
+def qcv(saliency: torch.Tensor, filtered: torch.Tensor, filtered_fused: torch.Tensor):
+    """Chen–Varshney Q_cv of each channel, ``(C,)`` (§2.10 steps 4–6), from the sources' block
+    saliency ``(2, C, h, w)`` and CSF-filtered planes and the CSF-filtered fused planes.
+
+    The CSF is linear, so the filtered difference I_X − F is the difference of the filtered
+    images. When no block of either source has any edge (all saliencies 0), the blocks are
+    weighted equally instead of 0/0.
+    """
+    difference = filtered - filtered_fused
+    distortion = block_sum(difference.square_(), QCV_BLOCK) / QCV_BLOCK**2
     num = (saliency * distortion).sum(dim=(0, -2, -1))
     den = saliency.sum(dim=(0, -2, -1))
     unweighted = distortion.mean(dim=(0, -2, -1))
@@ -239,4 +272,9 @@ def qcv(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     validated=True,
 )
 def qcv_metric(inputs: MetricInputs) -> float:
-    return float(qcv(inputs.a, inputs.b, inputs.f).mean())
+    saliency, filtered = inputs.source_cached(
+        "qcv/sources", lambda: qcv_source_terms(stretch_levels(inputs.planes_u8[:2]))
+    )
+    fused = stretch_levels(inputs.planes_u8[2])
+    filtered_fused = filter_frequency(fused, _qcv_csf(*fused.shape[-2:], like=fused))
+    return float(qcv(saliency, filtered, filtered_fused).mean())

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-__all__ = ["entropy", "histogram", "joint_histogram"]
+__all__ = ["entropy", "histogram", "joint_histogram", "map_levels"]
 
 
 def _flat_codes(x: torch.Tensor, bins: int, name: str) -> torch.Tensor:
@@ -73,3 +73,21 @@ def entropy(counts: torch.Tensor, dims: int = 1, base: float = 2.0) -> torch.Ten
     p = flat / torch.where(total > 0, total, torch.ones_like(total))
     terms = torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), 0.0)
     return -terms.sum(-1) / math.log(base)
+
+
+def map_levels(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Apply a per-plane function of the 8-bit level through a lookup table.
+
+    ``x`` is uint8 ``(..., H, W)`` and ``table`` ``(..., 256)`` (one row per plane, same leading
+    shape): ``out[..., i, j] = table[..., x[..., i, j]]``. Any elementwise function of one plane's
+    levels (a min–max stretch, a rounding) is computed on 256 values instead of every pixel, with
+    bit-identical results.
+    """
+    if x.dtype != torch.uint8:
+        raise TypeError(f"map_levels needs uint8 levels, got {x.dtype}")
+    if table.shape != (*x.shape[:-2], 256):
+        raise ValueError(f"table must be {(*x.shape[:-2], 256)}, got {tuple(table.shape)}")
+    planes = table.reshape(-1, 256)
+    offsets = torch.arange(planes.shape[0], dtype=torch.int64).mul_(256).view(-1, 1)
+    index = x.reshape(planes.shape[0], -1).to(torch.int64).add_(offsets)
+    return planes.reshape(-1).take(index).reshape(x.shape)

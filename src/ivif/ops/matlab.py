@@ -5,7 +5,8 @@ Each function reproduces one documented MATLAB semantic on ``(..., H, W)`` float
 * :func:`round_half_away` — MATLAB ``round``/``int16``/``uint8`` rounding (half away from zero);
 * :func:`saturate_u8` — the value a mixed uint8–double operation stores (rounded, clipped);
 * :func:`freqspace_radius` — ``freqspace([M N], 'meshgrid')`` frequencies, scaled, as a radius;
-* :func:`filter_frequency` — ``real(ifft2(ifftshift(H .* fftshift(fft2(X)))))``;
+* :func:`filter_frequency` — ``real(ifft2(ifftshift(H .* fftshift(fft2(X)))))`` for a real,
+  even response ``H``;
 * :func:`block_sum` — ``blkproc(X, [b b], @(x) sum(x(:)))`` with zero-padded partial blocks;
 * :func:`conv2_same_ordered` — ``conv2(X, h, 'same')`` accumulating the kernel taps in
   MATLAB's order, which is bit-exact on non-integer data.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ivif.ops.spectral import inverse_rfft2
 
 __all__ = [
     "block_sum",
@@ -28,7 +31,7 @@ __all__ = [
 
 def round_half_away(x: torch.Tensor) -> torch.Tensor:
     """Round to the nearest integer, ties away from zero (MATLAB; numpy/torch round to even)."""
-    return torch.sign(x) * torch.floor(x.abs() + 0.5)
+    return torch.floor(x.abs().add_(0.5)).copysign_(x)
 
 
 def saturate_u8(x: torch.Tensor) -> torch.Tensor:
@@ -58,14 +61,23 @@ def freqspace_radius(
 
 
 def filter_frequency(x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
-    """Filter the last two dimensions of ``x`` by a centred frequency ``response``.
+    """Filter the last two dimensions of ``x`` by a centred, real and even frequency ``response``.
 
-    Computes ``real(ifft2(ifftshift(response .* fftshift(fft2(x)))))``. Shifting the response
-    instead of the spectrum is the same permutation, so the products are identical.
+    Computes MATLAB's ``real(ifft2(ifftshift(response .* fftshift(fft2(x)))))``. A real even
+    response (a radial CSF on the ``freqspace`` grid) keeps a real image real, so the real
+    transforms give the same result at half the cost; a response without that symmetry is
+    rejected.
     """
-    spectrum = torch.fft.fft2(x)
-    spectrum *= torch.fft.ifftshift(response, dim=(-2, -1))
-    return torch.fft.ifft2(spectrum).real
+    height, width = x.shape[-2:]
+    if response.shape != (height, width):
+        raise ValueError(f"response {tuple(response.shape)} does not match data {height}×{width}")
+    shifted = torch.fft.ifftshift(response, dim=(-2, -1))
+    mirrored = torch.roll(shifted.flip(-2, -1), shifts=(1, 1), dims=(-2, -1))
+    if not torch.equal(shifted, mirrored):
+        raise ValueError("filter_frequency needs a response symmetric under frequency negation")
+    spectrum = torch.fft.rfft2(x)
+    spectrum *= shifted[..., : width // 2 + 1]
+    return inverse_rfft2(spectrum, width)
 
 
 def block_sum(x: torch.Tensor, block: int) -> torch.Tensor:
@@ -83,7 +95,7 @@ def block_sum(x: torch.Tensor, block: int) -> torch.Tensor:
 
 
 def conv2_same_ordered(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """MATLAB ``conv2(x, kernel, 'same')`` (true convolution, zero padding), summed in MATLAB's order.
+    """MATLAB ``conv2(x, kernel, 'same')``: true convolution, zero padding, MATLAB's order.
 
     For each output pixel the terms ``kernel(p, q) · x(...)`` are accumulated one after the other
     in column-major order of the unflipped kernel (``h(1,1), h(2,1), h(3,1), h(1,2), …``), each

@@ -14,11 +14,13 @@ kernel transforms are ever computed. A 'valid' correlation of an ``H``-sample si
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ivif.ops.filters import Border, check_image, pad
 
-__all__ = ["fast_fft_length", "filter_separable_fft"]
+__all__ = ["fast_fft_length", "filter_bank_fft", "filter_separable_fft", "inverse_rfft2"]
 
 
 def fast_fft_length(n: int) -> int:
@@ -32,6 +34,15 @@ def fast_fft_length(n: int) -> int:
         if r == 1:
             return m
         m += 1
+
+
+def inverse_rfft2(spectrum: torch.Tensor, width: int) -> torch.Tensor:
+    """``irfft2`` as a complex inverse along the rows, then a real one along the columns.
+
+    The same transform as ``torch.fft.irfft2``, which on CPU is two to three times slower than
+    these two 1-D passes.
+    """
+    return torch.fft.irfft(torch.fft.ifft(spectrum, dim=-2), n=width, dim=-1)
 
 
 def _correlation_spectrum(kernel: torch.Tensor, length: int, real: bool) -> torch.Tensor:
@@ -59,20 +70,38 @@ def filter_separable_fft(
     ``border`` extends the image first (``"valid"`` shrinks the output by ``k − 1``); ``stride``
     keeps rows and columns ``0, s, 2s, …`` of the result.
     """
+    kernel_x = kernel_y if kernel_x is None else kernel_x
+    return filter_bank_fft(x, [(kernel_y, kernel_x)], border, stride=stride)[0]
+
+
+def filter_bank_fft(
+    x: torch.Tensor,
+    kernels: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    border: Border = "valid",
+    *,
+    stride: int = 1,
+) -> torch.Tensor:
+    """Correlate ``x`` with several separable kernels ``(kernel_y, kernel_x)`` of one size,
+    sharing the forward transform: ``(B, C, H, W) -> (K, B, C, H', W')``."""
     check_image(x)
     if x.dtype != torch.float64:
-        raise TypeError(f"filter_separable_fft works on float64 data, got {x.dtype}")
+        raise TypeError(f"FFT filtering works on float64 data, got {x.dtype}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    kernel_x = kernel_y if kernel_x is None else kernel_x
-    ky, kx = kernel_y.numel(), kernel_x.numel()
+    sizes = {(ky.numel(), kx.numel()) for ky, kx in kernels}
+    if len(sizes) != 1:
+        raise ValueError(f"the kernels of a bank must share one size, got {sorted(sizes)}")
+    ((ky, kx),) = sizes
     xp = pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), border)
     h, w = xp.shape[-2:]
     if h < ky or w < kx:
         raise ValueError(f"a {ky}×{kx} kernel does not fit a {h}×{w} image")
     length_h, length_w = fast_fft_length(h), fast_fft_length(w)
     spectrum = torch.fft.rfft2(xp, s=(length_h, length_w))
-    spectrum *= _correlation_spectrum(kernel_y, length_h, real=False).unsqueeze(-1)
-    spectrum *= _correlation_spectrum(kernel_x, length_w, real=True)
-    out = torch.fft.irfft2(spectrum, s=(length_h, length_w))
-    return out[..., : h - ky + 1 : stride, : w - kx + 1 : stride]
+    outputs = []
+    for kernel_y, kernel_x in kernels:
+        response = _correlation_spectrum(kernel_y, length_h, real=False).unsqueeze(-1)
+        response = response * _correlation_spectrum(kernel_x, length_w, real=True)
+        out = inverse_rfft2(spectrum * response, length_w)
+        outputs.append(out[..., : h - ky + 1 : stride, : w - kx + 1 : stride])
+    return torch.stack(outputs)

@@ -1,0 +1,268 @@
+"""Shared operators added for the metrics, against independent float64 references:
+histograms and entropies, MATLAB behaviours, FFT filtering, the discrete Meyer DWT."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import scipy.signal
+import torch
+
+from ivif.ops import filter_separable, gaussian_kernel1d
+from ivif.ops.histogram import entropy, histogram, joint_histogram, map_levels
+from ivif.ops.matlab import (
+    block_sum,
+    conv2_same_ordered,
+    filter_frequency,
+    freqspace_radius,
+    round_half_away,
+    saturate_u8,
+)
+from ivif.ops.spectral import fast_fft_length, filter_bank_fft, filter_separable_fft
+from ivif.ops.wavelet import dwt2, meyer_scaling_filter, orthogonal_filter_bank
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+# --- histograms ----------------------------------------------------------------------------------
+
+
+def test_histogram_matches_numpy(rng):
+    x = rng.integers(0, 256, (2, 3, 17, 23), dtype=np.uint8)
+    counts = histogram(torch.from_numpy(x))
+    for index in np.ndindex(2, 3):
+        expected = np.bincount(x[index].ravel(), minlength=256)
+        np.testing.assert_array_equal(counts[index].numpy(), expected)
+
+
+def test_joint_histogram_matches_numpy_and_broadcasts(rng):
+    x = rng.integers(0, 256, (2, 9, 11), dtype=np.uint8)
+    y = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    joint = joint_histogram(torch.from_numpy(x), torch.from_numpy(y))
+    assert joint.shape == (2, 256, 256)
+    for k in range(2):
+        expected, _, _ = np.histogram2d(
+            x[k].ravel(), y.ravel(), bins=256, range=[[0, 256], [0, 256]]
+        )
+        np.testing.assert_array_equal(joint[k].numpy(), expected)
+
+
+def test_entropy_of_known_distributions():
+    uniform = torch.ones(256)
+    assert float(entropy(uniform)) == pytest.approx(8.0, abs=1e-12)
+    assert float(entropy(torch.tensor([0.0, 5.0, 0.0]))) == 0.0
+    assert float(entropy(torch.zeros(4))) == 0.0  # an empty distribution
+    two = torch.tensor([1.0, 1.0])
+    assert float(entropy(two, base=math.e)) == pytest.approx(math.log(2), abs=1e-15)
+    joint = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert float(entropy(joint, dims=2)) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_histogram_rejects_out_of_range_and_fractional_values():
+    with pytest.raises(ValueError, match="whole numbers"):
+        histogram(torch.tensor([[0.5, 1.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        histogram(torch.tensor([[256, 1]]))
+    with pytest.raises(ValueError, match="shape"):
+        histogram(torch.tensor([1, 2]))
+
+
+def test_map_levels_is_a_per_plane_lookup(rng):
+    x = rng.integers(0, 256, (3, 5, 7), dtype=np.uint8)
+    table = rng.normal(size=(3, 256))
+    out = map_levels(torch.from_numpy(x), torch.from_numpy(table))
+    expected = np.stack([table[k][x[k]] for k in range(3)])
+    np.testing.assert_array_equal(out.numpy(), expected)
+    with pytest.raises(TypeError):
+        map_levels(torch.from_numpy(x).double(), torch.from_numpy(table))
+    with pytest.raises(ValueError):
+        map_levels(torch.from_numpy(x), torch.from_numpy(table[:2]))
+
+
+# --- MATLAB behaviours ---------------------------------------------------------------------------
+
+
+def test_round_half_away_from_zero():
+    x = torch.tensor([-2.5, -1.5, -0.5, -0.49, 0.0, 0.49, 0.5, 1.5, 2.5], dtype=torch.float64)
+    expected = [math.copysign(math.floor(abs(v) + 0.5), v) for v in x.tolist()]
+    assert round_half_away(x).tolist() == expected
+    assert round_half_away(x).tolist() != torch.round(x).tolist()  # torch rounds half to even
+
+
+def test_saturate_u8_rounds_and_clips():
+    x = torch.tensor([-3.2, 0.5, 254.5, 300.0, 7.49], dtype=torch.float64)
+    assert saturate_u8(x).tolist() == [0.0, 1.0, 255.0, 255.0, 7.0]
+
+
+def test_freqspace_radius_matches_its_definition():
+    h, w = 6, 9
+    r = freqspace_radius(h, w, 2.0, 3.0, torch.zeros(1, dtype=torch.float64))
+    u = [(k - w // 2) * 2.0 / w * 2.0 for k in range(w)]
+    v = [(k - h // 2) * 2.0 / h * 3.0 for k in range(h)]
+    expected = [[math.hypot(uu, vv) for uu in u] for vv in v]
+    np.testing.assert_allclose(r.numpy(), expected, rtol=0, atol=1e-15)
+    assert r[h // 2, w // 2] == 0  # zero frequency at the fftshift centre
+
+
+@pytest.mark.parametrize("shape", [(8, 10), (7, 9), (6, 11)])
+def test_filter_frequency_matches_the_complex_fftshift_pipeline(rng, shape):
+    image = torch.from_numpy(rng.normal(size=(2, *shape)))
+    response = torch.exp(-freqspace_radius(*shape, 3.0, 2.0, image))
+    spectrum = np.fft.fftshift(np.fft.fft2(image.numpy()), axes=(-2, -1))
+    expected = np.real(np.fft.ifft2(np.fft.ifftshift(response.numpy() * spectrum, axes=(-2, -1))))
+    np.testing.assert_allclose(filter_frequency(image, response).numpy(), expected, atol=1e-13)
+
+
+def test_filter_frequency_rejects_responses_that_would_make_the_result_complex():
+    asymmetric = torch.arange(20, dtype=torch.float64).reshape(4, 5)
+    with pytest.raises(ValueError, match="symmetric"):
+        filter_frequency(torch.zeros(4, 5, dtype=torch.float64), asymmetric)
+
+
+def test_block_sum_zero_pads_partial_blocks(rng):
+    x = rng.normal(size=(2, 37, 21))
+    out = block_sum(torch.from_numpy(x), 16)
+    assert out.shape == (2, 3, 2)
+    for b in range(2):
+        for i in range(3):
+            for j in range(2):
+                block = x[b, 16 * i : 16 * i + 16, 16 * j : 16 * j + 16]
+                assert out[b, i, j].item() == pytest.approx(block.sum(), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], [[1, 0, 2, -1, 3], [0, 5, 0, -2, 1], [4, 1, -3, 0, 2]]],
+)
+def test_conv2_same_ordered_is_matlab_conv2_same(rng, kernel):
+    kernel = np.array(kernel, dtype=np.float64)
+    integers = rng.integers(0, 256, (2, 13, 17)).astype(np.float64)
+    out = conv2_same_ordered(torch.from_numpy(integers), torch.from_numpy(kernel))
+    for k in range(2):  # integer data: exact whatever the order
+        expected = scipy.signal.convolve2d(integers[k], kernel, mode="same")
+        np.testing.assert_array_equal(out[k].numpy(), expected)
+
+
+def test_conv2_same_ordered_needs_odd_kernels():
+    with pytest.raises(ValueError, match="odd"):
+        conv2_same_ordered(torch.zeros(4, 4, dtype=torch.float64), torch.ones(2, 3))
+
+
+def test_conv2_same_ordered_accumulates_column_major():
+    """On non-integer data the result is the sequential sum in column-major kernel order."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (9, 9)) / 255.0
+    kernel = np.array([[0.3, 0.0, -0.7], [1.1, 2.0, 0.2], [-0.4, 0.9, 0.6]])
+    out = conv2_same_ordered(torch.from_numpy(x), torch.from_numpy(kernel)).numpy()
+    padded = np.pad(x, 1)
+    for i in range(9):
+        for j in range(9):
+            total = 0.0
+            for q in range(3):
+                for p in range(3):
+                    if kernel[p, q]:
+                        total += kernel[p, q] * padded[i + 2 - p, j + 2 - q]
+            assert out[i, j] == total  # bit-exact
+
+
+def test_gaussian_kernel_matches_fspecial_including_eps_truncation():
+    for size, sigma in ((17, 3.4), (11, 1.5), (3, 0.6)):
+        k = gaussian_kernel1d(size, sigma, dtype=torch.float64, matlab_eps=True)
+        half = (size - 1) / 2
+        y, x = np.mgrid[-half : half + 1, -half : half + 1]
+        h = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
+        h[h < np.finfo(float).eps * h.max()] = 0
+        np.testing.assert_allclose(np.outer(k, k), h / h.sum(), rtol=1e-13, atol=1e-18)
+    wide = gaussian_kernel1d(31, 1.0, dtype=torch.float64, matlab_eps=True)
+    assert wide[0] == 0 and wide[15] > 0  # far tails fall under eps·max and are cut
+
+
+# --- FFT filtering -------------------------------------------------------------------------------
+
+
+def test_fast_fft_length():
+    assert [fast_fft_length(n) for n in (1, 7, 11, 13, 480, 481)] == [1, 8, 12, 15, 480, 486]
+
+
+@pytest.mark.parametrize("border", ["valid", "zeros", "replicate"])
+def test_filter_separable_fft_matches_direct_filtering(rng, border):
+    x = torch.from_numpy(rng.normal(size=(2, 3, 37, 29)) * 100)
+    ky = torch.from_numpy(rng.normal(size=17))
+    kx = torch.from_numpy(rng.normal(size=11))
+    direct = filter_separable(x, ky, kx, border)
+    np.testing.assert_allclose(
+        filter_separable_fft(x, ky, kx, border).numpy(), direct.numpy(), atol=1e-10
+    )
+    strided = filter_separable_fft(x, ky, kx, border, stride=2)
+    np.testing.assert_allclose(strided.numpy(), direct[..., ::2, ::2].numpy(), atol=1e-10)
+
+
+def test_filter_bank_shares_one_transform(rng):
+    x = torch.from_numpy(rng.normal(size=(1, 2, 20, 24)))
+    k1, k2 = torch.from_numpy(rng.normal(size=(2, 9)))
+    bank = filter_bank_fft(x, [(k1, k1), (k2, k2)], "zeros")
+    np.testing.assert_allclose(bank[1].numpy(), filter_separable(x, k2, k2, "zeros"), atol=1e-12)
+    with pytest.raises(ValueError, match="one size"):
+        filter_bank_fft(x, [(k1, k1), (k1[:3], k1[:3])])
+    with pytest.raises(TypeError, match="float64"):
+        filter_separable_fft(x.float(), k1)
+    with pytest.raises(ValueError, match="does not fit"):
+        filter_separable_fft(x[..., :5, :5], k1)
+
+
+# --- discrete Meyer DWT --------------------------------------------------------------------------
+
+
+def test_meyer_filter_is_a_near_orthogonal_symmetric_lowpass():
+    w = meyer_scaling_filter()
+    assert w.shape == (62,) and w[0] == 0
+    assert float(w.sum()) == pytest.approx(1.0, abs=1e-15)
+    np.testing.assert_allclose(w[1:].numpy(), w[1:].flip(0).numpy(), atol=1e-15)  # symmetric
+    low, _ = orthogonal_filter_bank(w)
+    h = low.numpy()
+    for shift in range(1, 20):  # orthogonal to its even shifts, up to the FIR truncation
+        assert abs(np.dot(h[2 * shift :], h[: -2 * shift])) < 2e-3
+    assert np.dot(h, h) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_dwt2_matches_a_direct_symmetric_extension_convolution(rng):
+    x = rng.normal(size=(11, 14))
+    low, high = orthogonal_filter_bank(meyer_scaling_filter())
+    c_a, c_h, c_v, c_d = dwt2(torch.from_numpy(x), low, high)
+    length = low.numel()
+    assert c_a.shape == ((11 + length - 1) // 2, (14 + length - 1) // 2)
+
+    def analysis(signal, f):  # MATLAB dwt: symmetric extension, valid convolution, keep 2, 4, …
+        extended = np.pad(signal, length - 1, mode="symmetric")
+        return np.convolve(extended, f, mode="valid")[1::2]
+
+    lo, hi = low.numpy(), high.numpy()
+
+    def separable(first, second):
+        rows = np.stack([analysis(r, first) for r in x])
+        return np.stack([analysis(c, second) for c in rows.T]).T
+
+    np.testing.assert_allclose(c_a.numpy(), separable(lo, lo), atol=1e-12)
+    np.testing.assert_allclose(c_h.numpy(), separable(lo, hi), atol=1e-12)
+    np.testing.assert_allclose(c_v.numpy(), separable(hi, lo), atol=1e-12)
+    np.testing.assert_allclose(c_d.numpy(), separable(hi, hi), atol=1e-12)
+
+
+def test_scipy_agrees_on_the_sobel_used_by_edge_intensity(rng):
+    """Replicate-border Sobel correlation, as MATLAB imfilter(...,'replicate')."""
+    x = rng.integers(0, 256, (1, 1, 15, 12)).astype(np.float64)
+    kernel = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    diff = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    ours = filter_separable(torch.from_numpy(x), kernel, diff, "replicate")[0, 0].numpy()
+    expected = scipy.ndimage.correlate(
+        x[0, 0], np.outer([1, 2, 1], [-1, 0, 1]).astype(float), mode="nearest"
+    )
+    np.testing.assert_array_equal(ours, expected)
