@@ -21,9 +21,14 @@ VIFB_SOURCE = "VIFB metrics/*.m; Zhang et al., 'VIFB', CVPRW 2020"
 TANG_SOURCE = "Tang, Image-Fusion 'General Evaluation Metric' (MATLAB)"
 
 
-def _histograms(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """256-bin counts of the sources ``(2, C, 256)`` and of the fused image ``(C, 256)``."""
-    return split_cached(inputs, "histograms", histogram, "u8")
+def _source_histograms(inputs: MetricInputs) -> torch.Tensor:
+    """256-bin counts of the sources, ``(2, C, 256)`` (cached per source pair)."""
+    return inputs.source_cached("histograms", lambda: histogram(inputs.planes_u8[:2]))
+
+
+def _fused_histogram(inputs: MetricInputs) -> torch.Tensor:
+    """256-bin counts of the fused image, ``(C, 256)``."""
+    return inputs.cached("histogram", lambda: histogram(inputs.planes_u8[2]))
 
 
 @register(
@@ -45,7 +50,7 @@ def _histograms(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
 )
 def entropy_en(inputs: MetricInputs) -> float:
     """EN = −Σ p log2 p of the fused grey-level histogram (mean over channels)."""
-    return float(entropy(_histograms(inputs)[1]).mean())
+    return float(entropy(_fused_histogram(inputs)).mean())
 
 
 def _stretched_u8(x: torch.Tensor) -> torch.Tensor:
@@ -93,8 +98,8 @@ def mutual_information_vifb(inputs: MetricInputs) -> float:
 )
 def mutual_information_tang(inputs: MetricInputs) -> float:
     """Σ over sources of H(X) + H(F) − H(F, X) in bits, with the 254/255 joint bin (§3.2)."""
-    counts_sources, counts_fused = _histograms(inputs)
-    h_sources, h_fused = entropy(counts_sources), entropy(counts_fused)
+    h_sources = entropy(_source_histograms(inputs))
+    h_fused = entropy(_fused_histogram(inputs))
     # The toolbox indexes the joint histogram with uint8(x) + 1, which saturates at 255.
     merged_sources, merged_fused = split_cached(inputs, "merged", _merge_top_levels, "u8")
     h_joint = entropy(joint_histogram(merged_sources, merged_fused), dims=2)
@@ -116,9 +121,8 @@ def mutual_information_tang(inputs: MetricInputs) -> float:
 def cross_entropy(inputs: MetricInputs) -> float:
     """KL divergence of each source histogram from the fused one, in bits (§2.2)."""
     pixels = inputs.size[0] * inputs.size[1]
-    counts_sources, counts_fused = _histograms(inputs)
-    p_sources = counts_sources / pixels
-    p_fused = (counts_fused / pixels).unsqueeze(0)
+    p_sources = _source_histograms(inputs) / pixels
+    p_fused = (_fused_histogram(inputs) / pixels).unsqueeze(0)
     both = (p_sources > 0) & (p_fused > 0)
     ratio = torch.where(both, p_sources / torch.where(both, p_fused, 1.0), 1.0)
     terms = torch.where(both, p_sources * torch.log2(ratio), 0.0)
