@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ivif.ops.spectral import inverse_rfft2
+from ivif.ops.spectral import complex_filter
 
 __all__ = [
     "block_sum",
@@ -64,9 +64,9 @@ def filter_frequency(x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
     """Filter the last two dimensions of ``x`` by a centred, real and even frequency ``response``.
 
     Computes MATLAB's ``real(ifft2(ifftshift(response .* fftshift(fft2(x)))))``. A real even
-    response (a radial CSF on the ``freqspace`` grid) keeps a real image real, so the real
-    transforms give the same result at half the cost; a response without that symmetry is
-    rejected.
+    response (a radial CSF on the ``freqspace`` grid) keeps a real image real, so pairs of planes
+    share one complex transform (:func:`ivif.ops.spectral.complex_filter`); a response without
+    that symmetry is rejected.
     """
     height, width = x.shape[-2:]
     if response.shape != (height, width):
@@ -75,9 +75,8 @@ def filter_frequency(x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
     mirrored = torch.roll(shifted.flip(-2, -1), shifts=(1, 1), dims=(-2, -1))
     if not torch.equal(shifted, mirrored):
         raise ValueError("filter_frequency needs a response symmetric under frequency negation")
-    spectrum = torch.fft.rfft2(x)
-    spectrum *= shifted[..., : width // 2 + 1]
-    return inverse_rfft2(spectrum, width)
+    (filtered,) = complex_filter(x.reshape(-1, height, width), [shifted])
+    return filtered.reshape(x.shape)
 
 
 def block_sum(x: torch.Tensor, block: int) -> torch.Tensor:
