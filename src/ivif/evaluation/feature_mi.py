@@ -106,7 +106,8 @@ def _entropy_bits(p: torch.Tensor) -> torch.Tensor:
 
 
 def _window_fmi(source: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
-    """Normalised MI of corresponding windows ``(n, 9)`` -> ``(n,)`` (steps 1–4 above)."""
+    """Normalised MI of corresponding, non-identical windows ``(n, 9)`` -> ``(n,)`` (steps 2–4
+    above)."""
     length = source.shape[-1]
     p, q = _normalised_pdf(source), _normalised_pdf(fused)
     cdf_p, cdf_q = p.cumsum(-1), q.cumsum(-1)
@@ -144,8 +145,16 @@ def _window_fmi(source: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
     score = torch.where(
         (mi == 0) | (total == 0), 0.0, 2.0 * mi / torch.where(total > 0, total, 1.0)
     )
+    return score
+
+
+def _summed_window_fmi(source: torch.Tensor, fused: torch.Tensor) -> float:
+    """Σ over windows of the normalised MI; identical windows score 1 without computation
+    (binary edge maps are mostly identical empty windows)."""
     identical = (source == fused).all(-1)
-    return torch.where(identical, 1.0, score)
+    different = ~identical
+    computed = _window_fmi(source[different], fused[different]) if different.any() else None
+    return float(identical.sum()) + (0.0 if computed is None else float(computed.sum()))
 
 
 def feature_mutual_information(
@@ -156,9 +165,8 @@ def feature_mutual_information(
     total = 0.0
     for start in range(0, windows_f.shape[0], chunk):
         part = slice(start, start + chunk)
-        score = _window_fmi(windows_a[part], windows_f[part])
-        score = score + _window_fmi(windows_b[part], windows_f[part])
-        total += float(score.sum()) / 2.0
+        total += _summed_window_fmi(windows_a[part], windows_f[part]) / 2.0
+        total += _summed_window_fmi(windows_b[part], windows_f[part]) / 2.0
     return total / windows_f.shape[0]
 
 
