@@ -1,9 +1,11 @@
 """Fusion methods behind one registry: ``create_method("laplacian", levels=5)``."""
 
-from ivif.methods import classic  # noqa: F401  (registers the baselines)
-from ivif.methods import cpfusion  # noqa: F401  (registers CPFusion)
-from ivif.methods import difcdfusion  # noqa: F401  (registers Dif-CDFusion)
-from ivif.methods import hclfuse  # noqa: F401  (registers HCLFuse)
+from ivif.methods import (
+    classic,  # noqa: F401  (registers the baselines)
+    cpfusion,  # noqa: F401  (registers CPFusion)
+    difcdfusion,  # noqa: F401  (registers Dif-CDFusion)
+    hclfuse,  # noqa: F401  (registers HCLFuse)
+)
 from ivif.methods.base import (
     FusionMethod,
     available_methods,
