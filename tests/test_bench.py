@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ivif.bench.run as bench_run
+import ivif.evaluation.batch as batch
 from ivif.bench import BenchConfig, run_benchmark, write_outputs
 from ivif.bench.tables import format_number
 from ivif.cli import main
@@ -43,7 +44,7 @@ def make_config(dataset, out, **kwargs):
 @pytest.fixture
 def count_calls(monkeypatch):
     calls = {"fuse": 0, "evaluate": 0}
-    real_fuse, real_eval = bench_run.fuse_arrays, bench_run._evaluate_entry
+    real_fuse, real_eval = bench_run.fuse_arrays, batch.evaluate_arrays
 
     def fuse(*args, **kwargs):
         calls["fuse"] += 1
@@ -54,7 +55,7 @@ def count_calls(monkeypatch):
         return real_eval(*args, **kwargs)
 
     monkeypatch.setattr(bench_run, "fuse_arrays", fuse)
-    monkeypatch.setattr(bench_run, "_evaluate_entry", evaluate)
+    monkeypatch.setattr(batch, "evaluate_arrays", evaluate)
     return calls
 
 

@@ -18,8 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -28,9 +27,9 @@ from tqdm import tqdm
 from ivif.api import fuse_arrays, load_pair
 from ivif.data import Dataset, ImagePair, list_images
 from ivif.errors import InputError
-from ivif.evaluation import evaluate_arrays
+from ivif.evaluation.batch import EvalTask, evaluate_tasks
 from ivif.evaluation.registry import resolve_names
-from ivif.io import read_image, write_image
+from ivif.io import write_image
 from ivif.methods import create_method
 
 __all__ = ["BenchConfig", "BenchResults", "Entry", "run_benchmark"]
@@ -186,19 +185,6 @@ def _external_files(folder: Path) -> dict[str, Path]:
         return {}
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)  # one process per core; no oversubscription
-
-
-#: What makes one image's evaluation fail without stopping the benchmark.
-_EVALUATION_ERRORS = (InputError, ValueError, RuntimeError, OSError)
-
-
-def _evaluate_entry(entry: Entry, metrics: list[str], convention: str) -> dict[str, float]:
-    images = (read_image(entry.pair.ir), read_image(entry.pair.vi), read_image(entry.fused))
-    return evaluate_arrays(*images, metrics=metrics, convention=convention)
-
-
 def _metrics_cache(config: BenchConfig, dataset: str, method: str) -> Path:
     return config.output / "metrics" / config.convention / dataset / f"{method}.csv"
 
@@ -251,7 +237,13 @@ def evaluate_entries(
                 (entry.pair.name, stamp, metric, repr(value)),
             )
 
-    for entry, stamp, outcome in _evaluate_all(config, todo, metric_names):
+    tasks = [
+        EvalTask(index, entry.pair.ir, entry.pair.vi, entry.fused)
+        for index, (entry, _) in enumerate(todo)
+    ]
+    outcomes = evaluate_tasks(tasks, metric_names, config.convention, config.jobs, config.progress)
+    for task, outcome in outcomes:
+        entry, stamp = todo[task.key]
         if isinstance(outcome, Exception):
             failures[(entry.dataset, entry.pair.name, entry.method)] = (
                 f"evaluation failed: {outcome}"
@@ -259,45 +251,6 @@ def evaluate_entries(
         else:
             record(entry, stamp, outcome)
     return values, failures
-
-
-def _evaluate_all(
-    config: BenchConfig, todo: list[tuple[Entry, int]], metric_names: list[str]
-) -> Iterator[tuple[Entry, int, object]]:
-    """Evaluate ``todo`` inline (``jobs <= 1``) or in worker processes, yielding each entry with
-    its values (or the exception that stopped it) as it finishes."""
-    bar = tqdm(
-        total=len(todo),
-        desc=f"metrics ({config.convention})",
-        unit="image",
-        disable=not config.progress,
-        file=sys.stderr,
-    )
-    try:
-        if config.jobs <= 1 or len(todo) < 2:
-            for entry, stamp in todo:
-                try:
-                    outcome: object = _evaluate_entry(entry, metric_names, config.convention)
-                except _EVALUATION_ERRORS as exc:
-                    outcome = exc
-                bar.update()
-                yield entry, stamp, outcome
-            return
-        with ProcessPoolExecutor(max_workers=config.jobs, initializer=_init_worker) as pool:
-            futures = {
-                pool.submit(_evaluate_entry, entry, metric_names, config.convention): (entry, stamp)
-                for entry, stamp in todo
-            }
-            for future in as_completed(futures):
-                entry, stamp = futures[future]
-                try:
-                    outcome = future.result()
-                except _EVALUATION_ERRORS as exc:
-                    outcome = exc
-                bar.update()
-                yield entry, stamp, outcome
-    finally:
-        bar.close()
 
 
 def run_benchmark(config: BenchConfig) -> BenchResults:

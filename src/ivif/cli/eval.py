@@ -15,20 +15,13 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-
-import torch
-from tqdm import tqdm
 
 from ivif.data import list_images, pair_folders
 from ivif.errors import InputError
-from ivif.evaluation import conventions, evaluate, get_convention, metrics
+from ivif.evaluation import conventions, get_convention, metrics
+from ivif.evaluation.batch import EvalTask, evaluate_tasks
 from ivif.evaluation.registry import DEFAULT_CONVENTION, resolve_names
-
-#: Failures of one image that must not stop the others.
-_IMAGE_ERRORS = (InputError, ValueError, RuntimeError, OSError)
 
 
 def add_parser(subparsers, argv=None) -> None:
@@ -118,52 +111,6 @@ def _triples(ir_dir: Path, vi_dir: Path, fused_dir: Path) -> tuple[list, list[st
     return triples, problems, not_fused
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)  # one process per core
-
-
-def _evaluate_one(ir: Path, vi: Path, fused: Path, names: list[str], convention: str):
-    return evaluate(ir, vi, fused, metrics=names, convention=convention)
-
-
-def _evaluate_all(
-    triples: list, names: list[str], convention: str, jobs: int, progress: bool
-) -> Iterator[tuple[str, Path, object]]:
-    """Yield ``(name, fused path, values or exception)`` as images finish."""
-    bar = tqdm(
-        total=len(triples),
-        desc=f"eval ({convention})",
-        unit="image",
-        disable=not progress,
-        file=sys.stderr,
-    )
-    try:
-        if jobs <= 1 or len(triples) < 2:
-            for name, ir, vi, fused in triples:
-                try:
-                    outcome: object = _evaluate_one(ir, vi, fused, names, convention)
-                except _IMAGE_ERRORS as exc:
-                    outcome = exc
-                bar.update()
-                yield name, fused, outcome
-            return
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-            futures = {
-                pool.submit(_evaluate_one, ir, vi, fused, names, convention): (name, fused)
-                for name, ir, vi, fused in triples
-            }
-            for future in as_completed(futures):
-                name, fused = futures[future]
-                try:
-                    outcome = future.result()
-                except _IMAGE_ERRORS as exc:
-                    outcome = exc
-                bar.update()
-                yield name, fused, outcome
-    finally:
-        bar.close()
-
-
 def summarise(rows: dict[str, dict[str, float]], names: list[str]) -> dict[str, dict]:
     """Mean and sample standard deviation (n − 1, as MATLAB's ``std``) of each metric.
 
@@ -231,13 +178,14 @@ def run(args: argparse.Namespace) -> int:
             + (f" ({len(problems)} unmatched files, e.g. {problems[0]})" if problems else "")
         )
     rows: dict[str, dict[str, float]] = {}
-    for name, fused, outcome in _evaluate_all(
-        triples, names, args.convention, args.jobs, not args.no_progress
+    tasks = [EvalTask(name, ir, vi, fused) for name, ir, vi, fused in triples]
+    for task, outcome in evaluate_tasks(
+        tasks, names, args.convention, args.jobs, not args.no_progress
     ):
         if isinstance(outcome, Exception):
-            problems.append(f"{fused}: {outcome}")
+            problems.append(f"{task.fused}: {outcome}")
         else:
-            rows[name] = outcome
+            rows[task.key] = outcome
     if args.output and rows:
         _write_csv(args.output, rows, names)
     if rows:
