@@ -95,6 +95,45 @@ def test_statistics_kl_has_the_spec_floor():
         assert kl_divergence(mu, logvar).item() >= 0.4129
 
 
+def _sobel_magnitude_f64(x: np.ndarray, eps: float) -> np.ndarray:
+    """Zero-padded 3×3 Sobel magnitude by explicit neighbour sums, float64."""
+    p = np.pad(x, 1)
+    h, w = x.shape
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return p[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+    gx = at(-1, 1) + 2 * at(0, 1) + at(1, 1) - at(-1, -1) - 2 * at(0, -1) - at(1, -1)
+    gy = at(1, -1) + 2 * at(1, 0) + at(1, 1) - at(-1, -1) - 2 * at(-1, 0) - at(-1, 1)
+    return np.sqrt(gx * gx + gy * gy + eps)
+
+
+def test_max_fusion_loss_equals_float64_rederivation(shared_dir):
+    from ivif.methods.hclfuse.model import max_fusion_loss
+
+    planes = _real_pair(shared_dir, (48, 40)).double()
+    ir, vi = planes[:, :1], planes[:, 1:2]
+    fused = 0.5 * ir + 0.3 * vi + 0.1
+    weight, eps = 2.5, 1e-8
+    a, b, f = (t[0, 0].numpy() for t in (ir, vi, fused))
+    grad_target = np.maximum(_sobel_magnitude_f64(a, eps), _sobel_magnitude_f64(b, eps))
+    expected = (
+        np.abs(f - np.maximum(a, b)).mean()
+        + weight * np.abs(_sobel_magnitude_f64(f, eps) - grad_target).mean()
+    )
+    got = max_fusion_loss(fused.float(), ir.float(), vi.float(), weight, eps).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    # The maximum of identical sources is themselves: the loss vanishes (up to the ε floor).
+    assert max_fusion_loss(vi, vi, vi, weight, eps).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_train_config_rejects_unknown_loss_options():
+    with pytest.raises(ValueError, match="fusion_loss"):
+        TrainConfig(fusion_loss="mean")
+    with pytest.raises(ValueError, match="fusion_ir"):
+        TrainConfig(fusion_ir="ot")
+
+
 def test_config_round_trips_through_json_dict():
     for config in CONFIGS.values():
         assert ModelConfig.from_dict(config.to_dict()) == config

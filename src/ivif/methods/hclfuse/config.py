@@ -15,6 +15,8 @@ from ivif.nn.unet import UNetConfig
 __all__ = ["CONFIGS", "ModelConfig", "PhysicsConfig", "TrainConfig", "get_config"]
 
 Posterior = Literal["statistics", "spatial"]
+FusionLoss = Literal["official", "max"]
+FusionIR = Literal["aligned", "raw"]
 Consistency = Literal["convex", "additive"]
 
 
@@ -98,6 +100,12 @@ class TrainConfig:
     noise_weight: float = 100.0
     kl_weight: float = 10.0
     fusion_weight: float = 10.0
+    #: "official" = MSE(F, X) + MSE(F, Y) + MSE(|∇F|, max |∇|) (spec §5.1); "max" =
+    #: L1(F, max(X, Y)) + gradient_weight·L1(|∇F|, max |∇|) (a deviation, see the docs).
+    fusion_loss: FusionLoss = "official"
+    gradient_weight: float = 1.0
+    #: Infrared X in the fusion loss: the OT-aligned X′ (official) or the raw image.
+    fusion_ir: FusionIR = "aligned"
     #: ε inside the loss's Sobel square root (official 0: NaN gradient at flat patches).
     sobel_eps: float = 1e-8
     ot_epsilon: float = 0.2
@@ -112,6 +120,12 @@ class TrainConfig:
     val_pairs: int = 8
     #: Stop after this many validations without improvement (0: never stop early).
     patience: int = 4
+
+    def __post_init__(self) -> None:
+        if self.fusion_loss not in ("official", "max"):
+            raise ValueError(f"fusion_loss must be 'official' or 'max', got {self.fusion_loss!r}")
+        if self.fusion_ir not in ("aligned", "raw"):
+            raise ValueError(f"fusion_ir must be 'aligned' or 'raw', got {self.fusion_ir!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

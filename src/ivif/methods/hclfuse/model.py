@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -240,6 +241,22 @@ def fusion_loss(
     )
 
 
+def max_fusion_loss(
+    fused: torch.Tensor,
+    ir: torch.Tensor,
+    vi: torch.Tensor,
+    gradient_weight: float = 1.0,
+    sobel_eps: float = 1e-8,
+) -> torch.Tensor:
+    """``L1(F, max(X, Y)) + w·L1(|∇F|, max(|∇X|, |∇Y|))``: the element-wise-maximum intensity
+    and gradient loss common in IVIF (e.g. SeAFusion); a deviation from the official loss
+    (docs/methods/hclfuse.md)."""
+    target = torch.maximum(gradient_magnitude(ir, sobel_eps), gradient_magnitude(vi, sobel_eps))
+    return F.l1_loss(fused, torch.maximum(ir, vi)) + gradient_weight * F.l1_loss(
+        gradient_magnitude(fused, sobel_eps), target
+    )
+
+
 def training_losses(
     net: HCLFuseNet,
     ir_aligned: torch.Tensor,
@@ -247,11 +264,12 @@ def training_losses(
     generator: torch.Generator,
     chain_steps: int,
     chain_grad_steps: int | None,
-    sobel_eps: float,
+    fusion: Callable[[torch.Tensor], torch.Tensor],
 ) -> dict[str, torch.Tensor]:
     """One training step's loss terms (spec §5.3) on ``(B, 1, h, w)`` patches.
 
-    Returns ``noise`` (Smooth-L1 ε loss), ``kl`` and ``fusion`` (unweighted).
+    ``fusion`` maps the decoded image to its fusion loss. Returns ``noise`` (Smooth-L1 ε loss),
+    ``kl`` and ``fusion`` (unweighted).
     """
     posterior = net.encoder(torch.cat([ir_aligned, vi], dim=1))
     z_norm = net.sample_latent(posterior, generator)
@@ -268,5 +286,5 @@ def training_losses(
     return {
         "noise": noise_loss,
         "kl": kl_divergence(posterior.mu, posterior.logvar),
-        "fusion": fusion_loss(fused, ir_aligned, vi, sobel_eps),
+        "fusion": fusion(fused),
     }

@@ -15,7 +15,12 @@ from torch import nn
 from ivif.data import PatchSampler, load_gray_pair, load_pairs
 from ivif.io import to_uint8
 from ivif.methods.hclfuse.config import ModelConfig, TrainConfig
-from ivif.methods.hclfuse.model import HCLFuseNet, fusion_loss, training_losses
+from ivif.methods.hclfuse.model import (
+    HCLFuseNet,
+    fusion_loss,
+    max_fusion_loss,
+    training_losses,
+)
 from ivif.nn import save_weights
 from ivif.ops import ot_align
 from ivif.train import LoopConfig
@@ -124,10 +129,18 @@ class HCLFuseTask:
             cfg.ot_vi_levels,
         )
 
+    def fusion_loss(self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
+        """The configured fusion loss (``fusion_loss`` option of :class:`TrainConfig`)."""
+        cfg = self.train_config
+        if cfg.fusion_loss == "max":
+            return max_fusion_loss(fused, ir, vi, cfg.gradient_weight, cfg.sobel_eps)
+        return fusion_loss(fused, ir, vi, cfg.sobel_eps)
+
     def losses(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.train_config
         batch = self.sampler.sample(generator)
         vi, ir_aligned = batch[:, 1:2], batch[:, 2:3]
+        ir_target = ir_aligned if cfg.fusion_ir == "aligned" else batch[:, :1]
         terms = training_losses(
             self.model,
             ir_aligned,
@@ -135,7 +148,7 @@ class HCLFuseTask:
             generator,
             cfg.chain_steps,
             cfg.chain_grad_steps,
-            cfg.sobel_eps,
+            lambda fused: self.fusion_loss(fused, ir_target, vi),
         )
         terms["total"] = (
             cfg.noise_weight * terms["noise"]
@@ -145,7 +158,7 @@ class HCLFuseTask:
         return terms
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        """Mean fusion loss (``score``, raw IR as target) and quality metrics over the
+        """Mean configured fusion loss (``score``, raw IR as target) and quality metrics over the
         validation pairs: :func:`ivif.evaluate` (``tang``) when available, else SD/SF/AG."""
         totals: dict[str, float] = {}
         for index, planes in enumerate(self.val_images):
@@ -156,7 +169,7 @@ class HCLFuseTask:
             fused = model.fuse(
                 pad_to_multiple(ir, multiple), pad_to_multiple(vi, multiple), None, generator
             )[..., :h, :w].clamp(0, 1)
-            values = {"score": float(fusion_loss(fused, ir, vi))}
+            values = {"score": float(self.fusion_loss(fused, ir, vi))}
             values.update(_quality(*(to_uint8(x)[0, 0].numpy() for x in (ir, vi, fused))))
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value / len(self.val_images)
