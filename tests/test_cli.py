@@ -228,3 +228,14 @@ def test_console_script_exit_code(tmp_path):
         and "a.png: no such file" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+def test_closed_pipe_is_quiet():
+    """``ivif methods | head -1``: the reader leaving early is not an error worth a traceback."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "ivif", "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        process.stdout.close()  # gone before the first write (importing ivif takes longer)
+        stderr = process.stderr.read().decode()
+    assert process.returncode == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

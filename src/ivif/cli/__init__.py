@@ -7,6 +7,7 @@ Errors meant for the user (:class:`~ivif.errors.InputError`) print one line and 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,3 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ivif: interrupted; finished outputs are kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``ivif methods | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
