@@ -313,6 +313,35 @@ def tiny_weights(tmp_path_factory):
     return str(path)
 
 
+def test_init_weights_and_max_loss_task(shared_dir, tmp_path, tiny_weights):
+    """``init_weights`` starts from a file; the ``max`` loss drives the task's fusion term."""
+    from ivif.methods.hclfuse.model import max_fusion_loss
+
+    data = _small_dataset(shared_dir, tmp_path)
+    cfg = TrainConfig(
+        patch_size=32,
+        batch_size=2,
+        chain_steps=2,
+        val_pairs=1,
+        init_weights=tiny_weights,
+        fusion_loss="max",
+        fusion_ir="raw",
+        gradient_weight=3.0,
+    )
+    task = HCLFuseTask(TINY, cfg, data, data, progress=False)
+    for a, b in zip(
+        task.model.state_dict().values(),
+        load_model(tiny_weights).state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    planes = _real_pair(shared_dir, (32, 32))
+    ir, vi = planes[:, :1], planes[:, 1:2]
+    fused = 0.5 * (ir + vi)
+    assert task.fusion_loss(fused, ir, vi).item() == max_fusion_loss(fused, ir, vi, 3.0).item()
+    assert torch.isfinite(task.losses(torch.Generator().manual_seed(0))["total"])
+
+
 def test_identical_seeds_give_identical_outputs(tiny_weights):
     rng = np.random.default_rng(0)
     ir = rng.integers(0, 256, (37, 53), dtype=np.uint8)

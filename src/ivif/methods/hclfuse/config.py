@@ -114,6 +114,8 @@ class TrainConfig:
     #: Visible levels of the OT histogram (None: exact unique values).
     ot_vi_levels: int | None = 1024
     seed: int = 230
+    #: Weights (.safetensors) to start from instead of a random initialisation ("": random).
+    init_weights: str = ""
     log_every: int = 10
     checkpoint_every: int = 50
     validate_every: int = 400

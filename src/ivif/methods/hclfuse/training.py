@@ -21,7 +21,7 @@ from ivif.methods.hclfuse.model import (
     max_fusion_loss,
     training_losses,
 )
-from ivif.nn import save_weights
+from ivif.nn import load_weights, save_weights
 from ivif.ops import ot_align
 from ivif.train import LoopConfig
 
@@ -100,6 +100,8 @@ class HCLFuseTask:
     ) -> None:
         torch.manual_seed(train_config.seed)  # the initial weights
         self.model = HCLFuseNet(model_config)
+        if train_config.init_weights:
+            load_weights(self.model, train_config.init_weights)
         self.model_config = model_config
         self.train_config = train_config
         self.sampler = PatchSampler(
