@@ -380,3 +380,54 @@ def test_unet_attention_matches_float64_softmax_attention():
     weights = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(16), dim=-1)
     expected = x64 + ref.proj_out((weights @ v).transpose(1, 2).reshape(2, 16, 12, 10))
     torch.testing.assert_close(block.float()(x).double(), expected, atol=1e-5, rtol=1e-5)
+
+
+def _sobel_magnitude_f64(x: np.ndarray) -> np.ndarray:
+    """``|x ⋆ k_x| + |x ⋆ k_y|`` with zero padding, by explicit shifts (float64)."""
+    p = np.pad(x, 1)
+    h, w = x.shape
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return p[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+    gx = (at(-1, 1) + 2 * at(0, 1) + at(1, 1)) - (at(-1, -1) + 2 * at(0, -1) + at(1, -1))
+    gy = (at(-1, -1) + 2 * at(-1, 0) + at(-1, 1)) - (at(1, -1) + 2 * at(1, 0) + at(1, 1))
+    return np.abs(gx) + np.abs(gy)
+
+
+def test_luma_loss_space_matches_float64_rederivation():
+    gen = torch.Generator().manual_seed(3)
+    fused, vi = (torch.rand(1, 3, 12, 12, generator=gen, dtype=torch.float64) for _ in "fv")
+    ir = torch.rand(1, 1, 12, 12, generator=gen, dtype=torch.float64)
+    config = dataclasses.replace(TINY_TRAIN, perceptual="none", loss_space="luma", color_weight=7)
+    terms = FusionLoss(config)(fused, vi, ir)
+
+    def luma(x: torch.Tensor) -> np.ndarray:
+        r, g, b = x[0].numpy()
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+    yf, yv, i = luma(fused), luma(vi), ir[0, 0].numpy()
+    intensity = np.abs(yf - np.maximum(yv, i)).mean()
+    target = np.maximum(_sobel_magnitude_f64(yv), _sobel_magnitude_f64(i))
+    grad = np.abs(_sobel_magnitude_f64(yf) - target).mean()
+    assert float(terms["intensity"]) == pytest.approx(intensity, rel=1e-9)
+    assert float(terms["grad"]) == pytest.approx(grad, rel=1e-9)
+    total = 20 * grad + 20 * intensity + 7 * float(color_loss(fused, vi))
+    assert float(terms["total"]) == pytest.approx(total, rel=1e-9)
+    with pytest.raises(ValueError, match="loss_space"):
+        dataclasses.replace(TINY_TRAIN, loss_space="lab")
+
+
+def test_fusion_init_schemes():
+    torch.manual_seed(0)
+    fusion = FusionNet(TINY)
+    conv = fusion.upscale.expand  # 8 → 16 channels, 3×3: fan-in 72
+    assert float(conv.weight.std()) == pytest.approx(0.02, rel=0.15)  # spec §4
+    fusion.reset_parameters("pytorch")
+    bound = 1 / math.sqrt(72)  # kaiming_uniform(a=√5): U(±1/√fan_in)
+    assert float(conv.weight.abs().max()) <= bound
+    assert float(conv.weight.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
+    with pytest.raises(ValueError, match="init"):
+        fusion.reset_parameters("xavier")
+    with pytest.raises(ValueError, match="fusion_init"):
+        dataclasses.replace(TINY_TRAIN, fusion_init="xavier")

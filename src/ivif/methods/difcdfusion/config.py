@@ -21,6 +21,7 @@ __all__ = ["CONFIGS", "ModelConfig", "TrainConfig", "get_config"]
 QueryModality = Literal["ir", "vis"]
 InputRange = Literal["-1..1", "0..255"]
 Perceptual = Literal["none", "random", "vgg16"]
+LossSpace = Literal["rgb", "luma"]
 
 
 def _sr3_unet(
@@ -134,6 +135,11 @@ class TrainConfig:
     intensity_weight: float = 20.0
     perceptual_weight: float = 3.0
     color_weight: float = 0.5
+    #: "rgb": intensity and gradient terms per RGB channel (spec §5); "luma": on the BT.601 luma
+    #: of F and V (the infrared image is already one plane), leaving chroma to the colour term.
+    loss_space: LossSpace = "rgb"
+    #: Initial fusion-network weights: "normal" (spec §4, N(0, 0.02)) or "pytorch" (default).
+    fusion_init: Literal["normal", "pytorch"] = "normal"
     #: True: the colour loss is differentiable (intended); False: a constant, as coded.
     color_loss_grad: bool = True
     #: "vgg16" needs ``vgg_weights`` (a local safetensors file of VGG-16 ``features``);
@@ -153,6 +159,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.perceptual not in ("none", "random", "vgg16"):
             raise ValueError(f"unknown perceptual loss {self.perceptual!r}")
+        if self.loss_space not in ("rgb", "luma"):
+            raise ValueError(f"unknown loss_space {self.loss_space!r}")
+        if self.fusion_init not in ("normal", "pytorch"):
+            raise ValueError(f"unknown fusion_init {self.fusion_init!r}")
         if self.ddpm_max_t < 1:
             raise ValueError("ddpm_max_t must be >= 1")
 

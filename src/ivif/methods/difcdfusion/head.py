@@ -71,10 +71,15 @@ class FusionNet(nn.Module):
         self.head = ReconstructionHead(c)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Spec §4: conv/linear weights N(0, 0.02), biases 0; BN weight N(1, 0.02), bias 0."""
+    def reset_parameters(self, scheme: str = "normal") -> None:
+        """``"normal"`` (spec §4): conv/linear weights N(0, 0.02), biases 0; BN weight
+        N(1, 0.02), bias 0. ``"pytorch"``: PyTorch's default (fan-in scaled) conv/linear init."""
+        if scheme not in ("normal", "pytorch"):
+            raise ValueError(f"unknown init scheme {scheme!r}")
         for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.Linear):
+            if isinstance(module, nn.Conv2d | nn.Linear) and scheme == "pytorch":
+                module.reset_parameters()
+            elif isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.normal_(module.weight, 0.0, 0.02)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)

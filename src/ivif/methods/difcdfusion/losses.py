@@ -1,8 +1,10 @@
 """Dif-CDFusion training loss (spec §5): ``20·L_grad + 20·L_int + λ_p·L_perc + 0.5·L_col``.
 
-All terms act per RGB channel on [0, 1] images; the infrared image is broadcast to the visible
-image's channels. The colour term uses the shared BT.601 full-range YCbCr of :mod:`ivif.color`
-as a tensor operation, so — unlike the official NumPy/uint8 version — it has a gradient.
+All terms act on [0, 1] images. With ``loss_space="rgb"`` (spec) the intensity and gradient
+terms are per RGB channel, the infrared image broadcast to the visible image's channels; with
+``"luma"`` they compare BT.601 lumas, so the max-intensity target no longer desaturates colour.
+The colour term uses the shared BT.601 full-range YCbCr of :mod:`ivif.color` as a tensor
+operation, so — unlike the official NumPy/uint8 version — it has a gradient.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from ivif.color import rgb_to_ycbcr
+from ivif.color import rgb_to_gray, rgb_to_ycbcr
 from ivif.errors import InputError
 from ivif.methods.difcdfusion.config import TrainConfig
 from ivif.ops import sobel
@@ -143,9 +145,13 @@ class FusionLoss(nn.Module):
                 "matching RGB batches"
             )
         cfg = self.config
+        f, v, i = fused, vi, ir
+        if cfg.loss_space == "luma":
+            f, v = rgb_to_gray(fused), rgb_to_gray(vi)
+            i = rgb_to_gray(ir) if ir.shape[1] == 3 else ir
         terms = {
-            "grad": gradient_loss(fused, vi, ir),
-            "intensity": intensity_loss(fused, vi, ir),
+            "grad": gradient_loss(f, v, i),
+            "intensity": intensity_loss(f, v, i),
             "color": color_loss(fused, vi, cfg.color_loss_grad),
         }
         total = (

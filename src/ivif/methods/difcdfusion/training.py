@@ -225,6 +225,8 @@ class FusionTask:
         self.extractor_weights = (str(ir_weights), str(vi_weights))
         torch.manual_seed(train_config.seed + STAGES.index("fusion"))  # the initial weights
         self.model = FusionNet(model_config)
+        if train_config.fusion_init != "normal":
+            self.model.reset_parameters(train_config.fusion_init)
         self.loss = FusionLoss(train_config)
         self.sampler = PatchSampler(
             data_dir,
