@@ -122,6 +122,8 @@ class HCLFuseTask:
 
     def _aligned_ir(self, planes: torch.Tensor) -> torch.Tensor:
         cfg = self.train_config
+        if cfg.ot_blend == 0.0:  # X′ = X: no transport plan needed
+            return planes[:, :1].clone()
         return ot_align(
             planes[:, :1],
             planes[:, 1:2],
