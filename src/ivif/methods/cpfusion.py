@@ -13,8 +13,12 @@ This implementation does the same arithmetic on each level's native grid:
   evaluated with the exact replicate-then-zero-pad matrices;
 * the synthesis top only needs the fused base levels at the sampled positions (§6.3 closed form).
 
-Image-sized arrays are float32 like the official code's; small statistics and the DFT matrices are
-float64. The result agrees with a float64 evaluation of the official pipeline to ~1e-4 gray levels.
+Image-sized arrays are float32 like the official code's, and each step is evaluated so that its
+float32 result is (to within the last bit) the correctly rounded value of the official step: blurs
+accumulate in float64 (``accumulate`` of :mod:`ivif.ops.pyramid`), the kernel taps are
+torchvision's float32 ones, means over replicated maps accumulate in float64, and the block mix is
+the official ``α·IR + (1 - α)·VI``. The official float32 run then differs from this one only by
+its own summation noise, which decides no output pixel of the official sample (docs).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ EXPAND_SIZE, EXPAND_SIGMA = 5, 1.1
 SIMAM_LAMBDA = 1e-4
 #: Working precision of image-sized arrays (float32 as the official code; see the docs).
 _WORK = torch.float32
+#: Precision in which blurs and means accumulate before rounding to ``_WORK``.
+_ACCUMULATE = torch.float64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,15 +132,14 @@ class CPFusion(FusionMethod):
 
     def fuse_planes(self, ir, vi, generator=None):
         levels = self.levels_for(*ir.shape[-2:])
-        scale, offset = _studio_gray_luma()
-        ir_y = ir.to(_WORK) * scale + offset
-        if vi.shape[1] == 1:
-            vi_y = vi.to(_WORK) * scale + offset
-        else:
-            vi_y = rgb_to_ycbcr(vi.to(_WORK), "studio")[:, :1]
+        # Gray planes go through the studio matrix as RGB with equal channels (§1), as the
+        # official code does; in float32 that is not always 219·v + 16 to the last bit.
+        ir_y = _studio_luma(ir)
+        vi_y = _studio_luma(vi)
         fused = self.fuse_luminance(ir_y, vi_y, levels).luminance
         # Replacing Y and converting back (§7) adds (Yf - Yvi) / 219 to each of R, G, B: the Y
         # column of the inverse BT.601 matrix is (1, 1, 1) / 219 since gray maps to Cb = Cr = 128.
+        scale, _ = _studio_gray_luma()
         return vi + fused.sub_(vi_y).mul_(1 / scale).to(vi.dtype)
 
     def levels_for(self, height: int, width: int) -> int:
@@ -157,6 +162,12 @@ class CPFusion(FusionMethod):
         )  # fmt: skip
 
 
+def _studio_luma(x: torch.Tensor) -> torch.Tensor:
+    """Studio-range Y (0–255 scale) of a gray or RGB ``(1, 1|3, H, W)`` image, in float32."""
+    x = x.to(_WORK)
+    return rgb_to_ycbcr(x.expand(-1, 3, -1, -1), "studio")[:, :1]
+
+
 def _studio_gray_luma() -> tuple[float, float]:
     """Scale and offset of studio Y for a gray pixel (R = G = B = v): Y = scale·v + offset,
     read off :func:`ivif.color.rgb_to_ycbcr` so the matrix lives in one place (219 and 16)."""
@@ -169,7 +180,7 @@ def adaptive_kernels(levels: int) -> list[torch.Tensor]:
     """The "adaptive" REDUCE kernels (§2): step ``i`` uses ``k = 2(L - i + 1) + 1`` taps and
     σ = (k - 1) / 6, so coarser steps get smaller kernels."""
     sizes = [2 * (levels - i + 1) + 1 for i in range(1, levels + 1)]
-    return [gaussian_kernel1d(k, (k - 1) / 6, dtype=_WORK) for k in sizes]
+    return [gaussian_kernel1d(k, (k - 1) / 6, dtype=_WORK, torchvision=True) for k in sizes]
 
 
 def fuse_luminance(
@@ -191,8 +202,10 @@ def fuse_luminance(
         )
     size = (ir_y.shape[-2], ir_y.shape[-1])
     pair = torch.cat([ir_y, vi_y], dim=1).to(_WORK)
-    up_kernel = gaussian_kernel1d(EXPAND_SIZE, EXPAND_SIGMA, dtype=_WORK)
-    gaussians, details = laplacian_pyramid(pair, levels, adaptive_kernels(levels), up_kernel)
+    up_kernel = gaussian_kernel1d(EXPAND_SIZE, EXPAND_SIGMA, dtype=_WORK, torchvision=True)
+    gaussians, details = laplacian_pyramid(
+        pair, levels, adaptive_kernels(levels), up_kernel, accumulate=_ACCUMULATE
+    )
 
     fused_details = []
     for k, detail in enumerate(details):
@@ -206,7 +219,7 @@ def fuse_luminance(
         correlation = correlation_values(gaussians, size)
         wcc, weight = wcc_weights(correlation)
     top = _fused_top(gaussians, variant, strategy, wcc, weight)
-    luminance = laplacian_synthesis(top, fused_details, up_kernel)
+    luminance = laplacian_synthesis(top, fused_details, up_kernel, accumulate=_ACCUMULATE)
     return CPFusionResult(luminance, correlation, wcc, weight)
 
 
@@ -223,12 +236,17 @@ def _replication_counts(level: torch.Tensor, k: int, size):
 
 
 def _weighted_mean(x: torch.Tensor, weights) -> torch.Tensor:
-    """Mean of the replicated full-resolution map of each channel, ``(B, C, 1, 1)``."""
+    """Mean of the replicated full-resolution map of each channel, ``(B, C, 1, 1)``, accumulated
+    in float64 and rounded to ``x``'s dtype."""
     if weights is None:
-        return x.mean(dim=(-2, -1), keepdim=True)
-    rows, cols = weights
-    total = torch.einsum("h,bchw,w->bc", rows, x, cols) / (rows.sum() * cols.sum())
-    return total[..., None, None]
+        return (
+            x.sum(dim=(-2, -1), keepdim=True, dtype=_ACCUMULATE)
+            .div_(x.shape[-2] * x.shape[-1])
+            .to(x.dtype)
+        )
+    rows, cols = (w.to(_ACCUMULATE) for w in weights)
+    total = torch.einsum("h,bchw,w->bc", rows, x.to(_ACCUMULATE), cols) / (rows.sum() * cols.sum())
+    return total[..., None, None].to(x.dtype)
 
 
 def _attend(detail: torch.Tensor, weights, attention: str) -> torch.Tensor:
@@ -319,10 +337,12 @@ def fuse_detail_level(detail: torch.Tensor, level: int, size) -> torch.Tensor:
 
 
 def _mix(score_ir, score_vi, ir, vi):
-    """``α·ir + (1 - α)·vi`` with ``α = s_ir / (s_ir + s_vi)`` (½ where both scores are 0)."""
+    """``α·ir + (1 - α)·vi`` with ``α = s_ir / (s_ir + s_vi)`` (½ where both scores are 0),
+    evaluated in that form as the official code does (``lerp`` rounds differently)."""
     total = score_ir + score_vi
     alpha = torch.where(total > 0, score_ir / total.where(total > 0, 1.0), 0.5)
-    return torch.lerp(vi, ir, alpha)
+    fused = alpha * ir
+    return fused.add_((1 - alpha) * vi)
 
 
 def correlation_values(gaussians: list[torch.Tensor], size) -> torch.Tensor:

@@ -45,9 +45,14 @@ def gaussian_kernel1d(
     dtype: torch.dtype = torch.float32,
     device=None,
     matlab_eps: bool = False,
+    torchvision: bool = False,
 ) -> torch.Tensor:
     """Sampled Gaussian ``exp(-x²/2σ²)`` at integer offsets ``-(size-1)/2 … (size-1)/2``,
     normalised to sum 1 (torchvision's ``gaussian_blur`` and MATLAB's separable ``fspecial``).
+
+    The samples are computed in float64 and rounded to ``dtype``. ``torchvision=True`` computes
+    them in float32 arithmetic instead, as torchvision's ``gaussian_blur`` does; they then differ
+    from the rounded exact samples in the last bit, which decides some float32 results (CPFusion).
 
     ``matlab_eps=True`` applies MATLAB ``fspecial('gaussian')``'s truncation: samples below
     ``eps · max`` are set to 0 before normalising. The outer product of two such kernels equals
@@ -58,7 +63,13 @@ def gaussian_kernel1d(
         raise ValueError(f"kernel size must be odd and positive, got {size}")
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
+    if torchvision and matlab_eps:
+        raise ValueError("matlab_eps and torchvision are exclusive")
     half = (size - 1) / 2
+    if torchvision:
+        x = torch.linspace(-half, half, size, dtype=torch.float32)
+        k = torch.exp(-0.5 * (x / sigma).pow(2))
+        return (k / k.sum()).to(dtype=dtype, device=device)
     x = torch.linspace(-half, half, size, dtype=torch.float64)
     k = torch.exp(-(x**2) / (2.0 * sigma**2))
     if matlab_eps:

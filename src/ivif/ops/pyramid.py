@@ -8,6 +8,10 @@ The construction follows Burt & Adelson (1983), "The Laplacian Pyramid as a Comp
 * ``D_i = G_i - EXPAND(G_{i+1})`` and synthesis ``G_i = D_i + EXPAND(G_{i+1})``, which
   reconstructs the input exactly whatever the kernels are.
 
+``accumulate`` (e.g. ``torch.float64``) filters in that precision and rounds every blurred level
+back to the input's dtype: float32 levels that are the correctly rounded blurs, independent of the
+summation order (what a bit-exact comparison with another float32 implementation needs).
+
 The kernels are parameters so that methods can use their own: the classic generating kernel
 :func:`burt_adelson_kernel` for the ``laplacian`` baseline, and per-level Gaussians for CPFusion.
 """
@@ -57,12 +61,18 @@ def max_levels(height: int, width: int, kernel_size: int = 5) -> int:
     return levels
 
 
-def reduce(x: torch.Tensor, kernel: torch.Tensor, border: Border = "reflect") -> torch.Tensor:
+def reduce(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    border: Border = "reflect",
+    accumulate: torch.dtype | None = None,
+) -> torch.Tensor:
     """Blur with the separable ``kernel`` then decimate by 2 (rows and columns ``0, 2, 4, …``).
 
-    Only the kept samples are computed (strided filtering).
+    Only the kept samples are computed (strided filtering). ``accumulate``: see the module notes.
     """
-    return filter_separable(x, kernel, kernel, border, stride=2)
+    work = x if accumulate is None else x.to(accumulate)
+    return filter_separable(work, kernel, kernel, border, stride=2).to(x.dtype)
 
 
 def expand(
@@ -70,23 +80,26 @@ def expand(
     size: tuple[int, int],
     kernel: torch.Tensor,
     border: Border = "reflect",
+    accumulate: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Upsample ``x`` by 2 onto a grid of ``size = (H, W)``: zero insertion, blur, ×4, crop.
 
     ``size`` must satisfy ``ceil(H / 2) == x.shape[-2]`` and likewise for W (the finer level).
+    ``accumulate``: see the module notes.
     """
     check_image(x)
     b, c, h, w = x.shape
     if (size[0] + 1) // 2 != h or (size[1] + 1) // 2 != w:
         raise ValueError(f"cannot expand {h}×{w} onto {size[0]}×{size[1]}")
+    work = x if accumulate is None else x.to(accumulate)
     reach = (kernel.numel() // 2 + 1) // 2
     if border in ("reflect", "zeros") and min(h, w) > reach and not kernel.requires_grad:
-        rows = _expand_axis(x, size[0], kernel.to(x), border, dim=-2)
-        return _expand_axis(rows, size[1], kernel.to(x), border, dim=-1)
-    up = x.new_zeros(b, c, 2 * h, 2 * w)
-    up[..., ::2, ::2] = x
+        rows = _expand_axis(work, size[0], kernel.to(work), border, dim=-2)
+        return _expand_axis(rows, size[1], kernel.to(work), border, dim=-1).to(x.dtype)
+    up = work.new_zeros(b, c, 2 * h, 2 * w)
+    up[..., ::2, ::2] = work
     up = filter_separable(up, kernel, kernel, border) * 4.0
-    return up[..., : size[0], : size[1]]
+    return up[..., : size[0], : size[1]].to(x.dtype)
 
 
 def _expand_axis(
@@ -136,7 +149,11 @@ def _per_level(kernels: Kernels, levels: int) -> list[torch.Tensor]:
 
 
 def gaussian_pyramid(
-    x: torch.Tensor, levels: int, kernels: Kernels, border: Border = "reflect"
+    x: torch.Tensor,
+    levels: int,
+    kernels: Kernels,
+    border: Border = "reflect",
+    accumulate: torch.dtype | None = None,
 ) -> list[torch.Tensor]:
     """``[G_0 = x, G_1, …, G_levels]`` with ``G_i = REDUCE(G_{i-1})``.
 
@@ -156,7 +173,7 @@ def gaussian_pyramid(
         )
     pyramid = [x]
     for kernel in per_level:
-        pyramid.append(reduce(pyramid[-1], kernel, border))
+        pyramid.append(reduce(pyramid[-1], kernel, border, accumulate))
     return pyramid
 
 
@@ -166,12 +183,13 @@ def laplacian_pyramid(
     down_kernels: Kernels,
     up_kernel: torch.Tensor,
     border: Border = "reflect",
+    accumulate: torch.dtype | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Gaussian levels ``G_0..G_L`` and detail levels ``D_0..D_{L-1}``,
     ``D_i = G_i - EXPAND(G_{i+1})``."""
-    gaussians = gaussian_pyramid(x, levels, down_kernels, border)
+    gaussians = gaussian_pyramid(x, levels, down_kernels, border, accumulate)
     details = [
-        g - expand(coarser, tuple(g.shape[-2:]), up_kernel, border)
+        g - expand(coarser, tuple(g.shape[-2:]), up_kernel, border, accumulate)
         for g, coarser in itertools.pairwise(gaussians)
     ]
     return gaussians, details
@@ -182,9 +200,10 @@ def laplacian_synthesis(
     details: Sequence[torch.Tensor],
     up_kernel: torch.Tensor,
     border: Border = "reflect",
+    accumulate: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Collapse a Laplacian pyramid: ``R = top``; ``R = D_i + EXPAND(R)`` from coarse to fine."""
     result = top
     for detail in reversed(details):
-        result = detail + expand(result, tuple(detail.shape[-2:]), up_kernel, border)
+        result = detail + expand(result, tuple(detail.shape[-2:]), up_kernel, border, accumulate)
     return result
