@@ -10,6 +10,8 @@ separate processes); ``--summary`` writes the means over the pairs every method 
 and ``.md``. ``--import-rows CSV`` copies baseline rows that another run (e.g.
 ``benchmarks/hclfuse_msrs.py``, same fusion call and metrics) already computed, with ``dCbCr``
 left empty; the colour figure of a method is the mean over the rows that have it.
+``--fused-dir runs/full_protocol/fused/msrs`` also writes the fused images (and seconds per
+pair) where ``ivif bench msrs/test -o runs/full_protocol`` looks for them.
 
     .venv/bin/python benchmarks/difcdfusion_msrs.py --methods average laplacian difcdfusion
     .venv/bin/python benchmarks/difcdfusion_msrs.py --summary
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +33,7 @@ from ivif.api import fuse_arrays, load_pair
 from ivif.color import rgb_to_ycbcr
 from ivif.data import load_pairs
 from ivif.evaluation import evaluate_arrays
-from ivif.io import to_tensor
+from ivif.io import to_tensor, write_image
 from ivif.methods import create_method
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +51,17 @@ def chroma_error(fused: np.ndarray, vi: np.ndarray) -> float:
     return float(diff.sum())
 
 
-def run(methods: list[str], count: int, csv_path: Path, weights: str) -> None:
+def run(
+    methods: list[str],
+    count: int,
+    csv_path: Path,
+    weights: str,
+    fused_dir: Path | None,
+    shard: tuple[int, int] = (0, 1),
+) -> None:
     pairs = load_pairs(MSRS)
     picks = np.unique(np.linspace(0, len(pairs) - 1, min(count, len(pairs))).round())
-    chosen = [pairs[int(i)] for i in picks]
+    chosen = [pairs[int(i)] for i in picks][shard[0] :: shard[1]]
     options = {"difcdfusion": {"weights": weights}} if weights else {}
     fusers = {name: create_method(name, **options.get(name, {})) for name in methods}
     done: set[tuple[str, str]] = set()
@@ -68,11 +78,27 @@ def run(methods: list[str], count: int, csv_path: Path, weights: str) -> None:
             for name, method in fusers.items():
                 if (pair.name, name) in done:
                     continue
+                start = time.perf_counter()
                 fused = fuse_arrays(method, ir, vi, seed=0)
+                if fused_dir is not None:
+                    save_fused(fused_dir / name, pair.name, fused, time.perf_counter() - start)
                 values = evaluate_arrays(ir, vi, fused, metrics=list(METRICS), convention="tang")
                 values["dCbCr"] = chroma_error(fused, vi)
                 writer.writerow([pair.name, name, *(f"{values[m]:.6g}" for m in COLUMNS[2:])])
                 handle.flush()
+
+
+def save_fused(folder: Path, name: str, fused: np.ndarray, seconds: float) -> None:
+    """Write ``folder/<name>.png`` and a ``timing.csv`` row as ``ivif bench`` does, so that the
+    full-protocol benchmark reuses the images instead of fusing them again."""
+    write_image(folder / f"{name}.png", fused)
+    timing = folder / "timing.csv"
+    new = not timing.exists()
+    with timing.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(("image", "seconds"))
+        writer.writerow((name, f"{seconds:.6f}"))
 
 
 def summarise(csv_path: Path) -> None:
@@ -160,12 +186,26 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="only write the summary")
     parser.add_argument("--import-rows", type=Path, help="baseline rows computed elsewhere")
     parser.add_argument("--out", type=Path, default=RESULTS / "difcdfusion_msrs.csv")
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: only every N-th pair from the K-th (parallel processes append to one CSV)",
+    )
+    parser.add_argument(
+        "--fused-dir",
+        type=Path,
+        help="also save the fused images as FUSED_DIR/<method>/<pair>.png (ivif bench layout, "
+        "e.g. runs/full_protocol/fused/msrs)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.import_rows:
         import_rows(args.import_rows, args.out)
     if not args.summary:
-        run(args.methods, args.pairs, args.out, args.weights)
+        index, count = (int(x) for x in args.shard.split("/"))
+        if not 0 <= index < count:
+            parser.error(f"--shard {args.shard}: expected K/N with 0 <= K < N")
+        run(args.methods, args.pairs, args.out, args.weights, args.fused_dir, (index, count))
     summarise(args.out)
 
 
