@@ -22,6 +22,7 @@ __all__ = [
     "safe_ratio",
     "split_cached",
     "stretch_levels",
+    "stretch_table",
 ]
 
 
@@ -74,18 +75,24 @@ def safe_ratio(num: torch.Tensor, den: torch.Tensor, undefined: float) -> torch.
     return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), undefined)
 
 
+def stretch_table(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """The min–max stretch of each level ``0 … 255`` for planes whose levels span
+    ``[low, high]`` (``(...)`` tensors): ``round(255 · (level − low) / (high − low))`` as float64
+    ``(..., 256)``, rounded half away from zero, 0 everywhere for a constant plane."""
+    low = low.to(torch.float64).unsqueeze(-1)
+    span = high.to(torch.float64).unsqueeze(-1) - low
+    levels = torch.arange(256, dtype=torch.float64)
+    varying = span > 0
+    return round_half_away((levels - low) / torch.where(varying, span, 1.0) * 255.0) * varying
+
+
 def stretch_levels(x: torch.Tensor) -> torch.Tensor:
-    """Per-plane min–max stretch of uint8 ``(..., H, W)`` planes to 0–255, rounded half away
-    from zero: ``round(255 · (x − min) / (max − min))`` as float64, a constant plane giving 0.
+    """Per-plane min–max stretch of uint8 ``(..., H, W)`` planes to 0–255 (:func:`stretch_table`).
 
     This is both VIFB's ``normalize1`` (Qcb, Qcv) and its MI requantisation (``int16`` of the
     stretched image). Evaluated on the 256 possible levels and looked up per pixel.
     """
-    low = x.amin(dim=(-2, -1)).to(torch.float64).unsqueeze(-1)
-    span = x.amax(dim=(-2, -1)).to(torch.float64).unsqueeze(-1) - low
-    levels = torch.arange(256, dtype=torch.float64)
-    varying = span > 0
-    table = round_half_away((levels - low) / torch.where(varying, span, 1.0) * 255.0) * varying
+    table = stretch_table(x.amin(dim=(-2, -1)), x.amax(dim=(-2, -1)))
     return map_levels(x, table)
 
 

@@ -10,10 +10,10 @@ import math
 
 import torch
 
-from ivif.evaluation._common import split_cached, stretch_levels
+from ivif.evaluation._common import stretch_table
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
-from ivif.ops.histogram import entropy, histogram, joint_histogram
+from ivif.ops.histogram import entropy, joint_histogram
 
 TANG = ("tang", "tang2022")
 
@@ -21,14 +21,47 @@ VIFB_SOURCE = "VIFB metrics/*.m; Zhang et al., 'VIFB', CVPRW 2020"
 TANG_SOURCE = "Tang, Image-Fusion 'General Evaluation Metric' (MATLAB)"
 
 
+def joint_counts(inputs: MetricInputs) -> torch.Tensor:
+    """Joint 256-bin counts of (A, F) and of (B, F), ``(2, C, 256, 256)``.
+
+    The one pass over the pixels that EN, MI and CE share: every histogram they use is a
+    marginal of these counts or a relabelling of their bins.
+    """
+    planes = inputs.planes_u8
+    return inputs.cached("joint counts", lambda: joint_histogram(planes[:2], planes[2]))
+
+
 def _source_histograms(inputs: MetricInputs) -> torch.Tensor:
-    """256-bin counts of the sources, ``(2, C, 256)`` (cached per source pair)."""
-    return inputs.source_cached("histograms", lambda: histogram(inputs.planes_u8[:2]))
+    """256-bin counts of the sources, ``(2, C, 256)``."""
+    return inputs.cached("histograms", lambda: joint_counts(inputs).sum(-1))
 
 
 def _fused_histogram(inputs: MetricInputs) -> torch.Tensor:
     """256-bin counts of the fused image, ``(C, 256)``."""
-    return inputs.cached("histogram", lambda: histogram(inputs.planes_u8[2]))
+    return inputs.cached("histogram", lambda: joint_counts(inputs)[0].sum(-2))
+
+
+def _relabel(joint: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Joint counts ``(..., 256, 256)`` after mapping the first image's levels through ``rows``
+    and the second's through ``cols`` (integer-valued ``(..., 256)`` tables): the count of
+    ``(i, j)`` moves to ``(rows[i], cols[j])``, counts landing together add up. Table entries
+    outside 0–255 (levels an image does not contain, whose counts are 0) are clipped."""
+    lead = joint.shape[:-2]
+    rows, cols = rows.clamp(0, 255), cols.clamp(0, 255)
+    index = (rows.unsqueeze(-1) * 256.0 + cols.unsqueeze(-2)).to(torch.int64).reshape(-1, 65536)
+    index += torch.arange(index.shape[0]).mul_(65536).unsqueeze(1)
+    moved = torch.bincount(index.reshape(-1), joint.reshape(-1), minlength=index.numel())
+    return moved.reshape(*lead, 256, 256)
+
+
+def _stretch_tables(counts: torch.Tensor) -> torch.Tensor:
+    """:func:`stretch_table` of planes with 256-bin ``counts`` ``(..., 256)``: their level range
+    is read off the histogram."""
+    levels = torch.arange(256)
+    present = counts > 0
+    low = torch.where(present, levels, 255).amin(-1)
+    high = torch.where(present, levels, 0).amax(-1)
+    return stretch_table(low, high)
 
 
 @register(
@@ -53,13 +86,15 @@ def entropy_en(inputs: MetricInputs) -> float:
     return float(entropy(_fused_histogram(inputs)).mean())
 
 
-def _stretched_u8(x: torch.Tensor) -> torch.Tensor:
-    return stretch_levels(x).to(torch.uint8)
-
-
-def _merge_top_levels(x: torch.Tensor) -> torch.Tensor:
-    """Levels 254 and 255 in one bin, as ``uint8(x) + 1`` indexing makes them (§3.2)."""
-    return x.clamp(max=254)
+def _merge_top_levels(joint: torch.Tensor) -> torch.Tensor:
+    """Joint counts with levels 254 and 255 of both images in one bin, as ``uint8(x) + 1``
+    indexing makes them (§3.2)."""
+    merged = joint.clone()
+    merged[..., 254, :] += merged[..., 255, :]
+    merged[..., 255, :] = 0.0
+    merged[..., :, 254] += merged[..., :, 255]
+    merged[..., :, 255] = 0.0
+    return merged
 
 
 @register(
@@ -76,9 +111,10 @@ def _merge_top_levels(x: torch.Tensor) -> torch.Tensor:
 )
 def mutual_information_vifb(inputs: MetricInputs) -> float:
     """Σ over sources of H(q_X) + H(q_F) − H(q_X, q_F), natural logarithms (§2.5)."""
-    # min–max stretch and int16(255·x) of each plane (§2.5), as uint8 levels
-    sources, fused = split_cached(inputs, "stretched/u8", _stretched_u8, "u8")
-    joint = joint_histogram(sources, fused)  # (2, C, 256, 256)
+    # min–max stretch and int16(255·x) of each plane (§2.5): a relabelling of the levels
+    rows = _stretch_tables(_source_histograms(inputs))
+    cols = _stretch_tables(_fused_histogram(inputs)).expand_as(rows)
+    joint = _relabel(joint_counts(inputs), rows, cols)  # (2, C, 256, 256)
     h_joint = entropy(joint, dims=2, base=math.e)
     h_sources = entropy(joint.sum(-1), base=math.e)
     h_fused = entropy(joint.sum(-2), base=math.e)
@@ -101,8 +137,7 @@ def mutual_information_tang(inputs: MetricInputs) -> float:
     h_sources = entropy(_source_histograms(inputs))
     h_fused = entropy(_fused_histogram(inputs))
     # The toolbox indexes the joint histogram with uint8(x) + 1, which saturates at 255.
-    merged_sources, merged_fused = split_cached(inputs, "merged", _merge_top_levels, "u8")
-    h_joint = entropy(joint_histogram(merged_sources, merged_fused), dims=2)
+    h_joint = entropy(_merge_top_levels(joint_counts(inputs)), dims=2)
     return float((h_sources + h_fused - h_joint).sum(0).mean())
 
 

@@ -14,19 +14,47 @@ from ivif.evaluation.registry import register
 from ivif.ops.matlab import saturate_u8
 
 
+def _integer_sums(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ X·Y ``(C, 3, 3)`` and Σ X ``(C, 3)`` over the pixels of A, B and F, exactly.
+
+    The planes hold 8-bit levels, so every product and every partial sum is an integer below
+    2^53: one float64 matrix product forms all cross sums without rounding, in any order.
+    """
+
+    def compute() -> tuple[torch.Tensor, torch.Tensor]:
+        planes = inputs.planes.flatten(-2).transpose(0, 1)  # (C, 3, N)
+        return torch.bmm(planes, planes.transpose(1, 2)), planes.sum(-1)
+
+    return inputs.cached("integer sums", compute)
+
+
 def _moments(inputs: MetricInputs) -> torch.Tensor:
     """Centred second moments Σ (X − X̄)(Y − Ȳ) of A, B, F per channel: ``(C, 3, 3)``.
 
-    One pass centres the three planes and one matrix product forms every cross sum, from which
-    SD, CC and SCD all follow (MATLAB's ``corr2`` is the same centred formula).
+    ``(N·Σ XY − Σ X·Σ Y) / N`` in exact integer arithmetic, rounded once; SD, CC and SCD all
+    follow from it (MATLAB's ``corr2`` is the same centred formula).
     """
 
     def compute() -> torch.Tensor:
-        planes = inputs.planes.flatten(-2)  # (3, C, N)
-        centred = (planes - planes.mean(-1, keepdim=True)).transpose(0, 1)  # (C, 3, N)
-        return torch.bmm(centred, centred.transpose(1, 2))
+        products, totals = _integer_sums(inputs)
+        n = inputs.size[0] * inputs.size[1]
+        t = [[int(v) for v in row] for row in totals.tolist()]
+        centred = [
+            [[(n * int(p) - t[c][i] * t[c][j]) / n for j, p in enumerate(row)] for i, row in
+             enumerate(channel)]
+            for c, channel in enumerate(products.tolist())
+        ]  # fmt: skip
+        return torch.tensor(centred, dtype=torch.float64)
 
     return inputs.cached("moments", compute)
+
+
+def _squared_errors(inputs: MetricInputs) -> list[list[int]]:
+    """Σ (X − F)² of each source per channel, ``[[A per channel], [B per channel]]``, exact."""
+    products, _ = _integer_sums(inputs)
+    return [
+        [int(p[x][x]) + int(p[2][2]) - 2 * int(p[x][2]) for p in products.tolist()] for x in (0, 1)
+    ]
 
 
 def _correlation(covariance: torch.Tensor, var_x: torch.Tensor, var_y: torch.Tensor):
@@ -52,9 +80,8 @@ def _correlation(covariance: torch.Tensor, var_x: torch.Tensor, var_y: torch.Ten
 )
 def standard_deviation(inputs: MetricInputs) -> float:
     """sqrt(Σ (F − μ)² / (M·N)) (§2.13, §3.3)."""
-    f = inputs.f.flatten(-2)
-    centred = f - f.mean(-1, keepdim=True)
-    return float(torch.sqrt(torch.linalg.vecdot(centred, centred) / f.shape[-1]).mean())
+    pixels = inputs.size[0] * inputs.size[1]
+    return float(torch.sqrt(_moments(inputs)[:, 2, 2] / pixels).mean())
 
 
 @register(
@@ -79,13 +106,8 @@ def standard_deviation_tang2022(inputs: MetricInputs) -> float:
 def _vifb_errors(inputs: MetricInputs) -> torch.Tensor:
     """VIFB's ``mse`` helper, sqrt(SSE)/(M·N), averaged over the two sources: ``(C,)``."""
     pixels = inputs.size[0] * inputs.size[1]
-
-    def compute() -> torch.Tensor:
-        difference = (inputs.sources - inputs.f).flatten(-2)
-        sse = torch.linalg.vecdot(difference, difference)
-        return (torch.sqrt(sse) / pixels).mean(0)
-
-    return inputs.cached("vifb/errors", compute)
+    sse = torch.tensor(_squared_errors(inputs), dtype=torch.float64)
+    return (torch.sqrt(sse) / pixels).mean(0)
 
 
 @register(
@@ -126,14 +148,10 @@ def psnr_vifb(inputs: MetricInputs) -> float:
 
 
 def _mse_unit(inputs: MetricInputs) -> float:
-    """½·mean((F−A)²) + ½·mean((F−B)²) on [0, 1] data (§3.6, §3.7)."""
-
-    def compute() -> float:
-        unit = inputs.planes / 255.0
-        difference = (unit[:2] - unit[2]).flatten(-2)
-        return float(torch.linalg.vecdot(difference, difference).mean() / difference.shape[-1])
-
-    return inputs.cached("tang/mse", compute)
+    """½·mean((F−A)²) + ½·mean((F−B)²) on [0, 1] data (§3.6, §3.7), from the exact sums."""
+    pixels = inputs.size[0] * inputs.size[1]
+    (sse_a,), (sse_b,) = _squared_errors(inputs)
+    return (sse_a + sse_b) / (2 * pixels * 255**2)
 
 
 @register(
