@@ -10,7 +10,8 @@ separate processes); ``--summary`` writes the means over the pairs every method 
 and ``.md``. ``--import-rows CSV`` copies baseline rows that another run (e.g.
 ``benchmarks/hclfuse_msrs.py``, same fusion call and metrics) already computed, with ``dCbCr``
 left empty; the colour figure of a method is the mean over the rows that have it.
-``--fused-dir runs/full_protocol/fused/msrs`` also writes the fused images (and seconds per
+``--reverse`` starts from the last pair, so a second process can share the work (each re-reads
+the CSV before every pair). ``--fused-dir runs/full_protocol/fused/msrs`` also writes the fused images (and seconds per
 pair) where ``ivif bench msrs/test -o runs/full_protocol`` looks for them.
 
     .venv/bin/python benchmarks/difcdfusion_msrs.py --methods average laplacian difcdfusion
@@ -51,41 +52,46 @@ def chroma_error(fused: np.ndarray, vi: np.ndarray) -> float:
     return float(diff.sum())
 
 
+def _done(csv_path: Path) -> set[tuple[str, str]]:
+    with csv_path.open(newline="") as handle:
+        return {(row["pair"], row["method"]) for row in csv.DictReader(handle)}
+
+
 def run(
     methods: list[str],
     count: int,
     csv_path: Path,
     weights: str,
     fused_dir: Path | None,
-    shard: tuple[int, int] = (0, 1),
+    reverse: bool = False,
 ) -> None:
     pairs = load_pairs(MSRS)
     picks = np.unique(np.linspace(0, len(pairs) - 1, min(count, len(pairs))).round())
-    chosen = [pairs[int(i)] for i in picks][shard[0] :: shard[1]]
+    chosen = [pairs[int(i)] for i in picks]
+    if reverse:
+        chosen.reverse()
     options = {"difcdfusion": {"weights": weights}} if weights else {}
     fusers = {name: create_method(name, **options.get(name, {})) for name in methods}
-    done: set[tuple[str, str]] = set()
-    if csv_path.exists():
-        with csv_path.open(newline="") as handle:
-            done = {(row["pair"], row["method"]) for row in csv.DictReader(handle)}
-    else:
+    if not csv_path.exists():
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         csv_path.write_text(",".join(COLUMNS) + "\n")
-    with csv_path.open("a", newline="") as handle:
-        writer = csv.writer(handle)
-        for pair in tqdm(chosen, desc="msrs", unit="pair"):
-            ir, vi = load_pair(pair.ir, pair.vi)
-            for name, method in fusers.items():
-                if (pair.name, name) in done:
-                    continue
-                start = time.perf_counter()
-                fused = fuse_arrays(method, ir, vi, seed=0)
-                if fused_dir is not None:
-                    save_fused(fused_dir / name, pair.name, fused, time.perf_counter() - start)
-                values = evaluate_arrays(ir, vi, fused, metrics=list(METRICS), convention="tang")
-                values["dCbCr"] = chroma_error(fused, vi)
-                writer.writerow([pair.name, name, *(f"{values[m]:.6g}" for m in COLUMNS[2:])])
-                handle.flush()
+    for pair in tqdm(chosen, desc="msrs", unit="pair"):
+        done = _done(csv_path)  # re-read: a second process may fill the CSV from the other end
+        todo = [name for name in fusers if (pair.name, name) not in done]
+        if not todo:
+            continue
+        ir, vi = load_pair(pair.ir, pair.vi)
+        for name in todo:
+            start = time.perf_counter()
+            fused = fuse_arrays(fusers[name], ir, vi, seed=0)
+            if fused_dir is not None:
+                save_fused(fused_dir / name, pair.name, fused, time.perf_counter() - start)
+            values = evaluate_arrays(ir, vi, fused, metrics=list(METRICS), convention="tang")
+            values["dCbCr"] = chroma_error(fused, vi)
+            with csv_path.open("a", newline="") as handle:
+                csv.writer(handle).writerow(
+                    [pair.name, name, *(f"{values[m]:.6g}" for m in COLUMNS[2:])]
+                )
 
 
 def save_fused(folder: Path, name: str, fused: np.ndarray, seconds: float) -> None:
@@ -104,6 +110,10 @@ def save_fused(folder: Path, name: str, fused: np.ndarray, seconds: float) -> No
 def summarise(csv_path: Path) -> None:
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    unique = {}
+    for row in rows:  # two processes meeting in the middle may both have written one pair
+        unique.setdefault((row["pair"], row["method"]), row)
+    rows = list(unique.values())
     methods = [m for m in ORDER if any(r["method"] == m for r in rows)]
     common = set.intersection(*({r["pair"] for r in rows if r["method"] == m} for m in methods))
     keys = COLUMNS[2:]
@@ -187,9 +197,9 @@ def main() -> None:
     parser.add_argument("--import-rows", type=Path, help="baseline rows computed elsewhere")
     parser.add_argument("--out", type=Path, default=RESULTS / "difcdfusion_msrs.csv")
     parser.add_argument(
-        "--shard",
-        default="0/1",
-        help="K/N: only every N-th pair from the K-th (parallel processes append to one CSV)",
+        "--reverse",
+        action="store_true",
+        help="last pair first: a second process fills the same CSV from the other end",
     )
     parser.add_argument(
         "--fused-dir",
@@ -202,10 +212,7 @@ def main() -> None:
     if args.import_rows:
         import_rows(args.import_rows, args.out)
     if not args.summary:
-        index, count = (int(x) for x in args.shard.split("/"))
-        if not 0 <= index < count:
-            parser.error(f"--shard {args.shard}: expected K/N with 0 <= K < N")
-        run(args.methods, args.pairs, args.out, args.weights, args.fused_dir, (index, count))
+        run(args.methods, args.pairs, args.out, args.weights, args.fused_dir, args.reverse)
     summarise(args.out)
 
 
