@@ -7,7 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from ivif.color import LUMA_WEIGHTS, matlab_rgb2gray_u8, rgb_to_gray, rgb_to_ycbcr, ycbcr_to_rgb
+from ivif.color import (
+    LUMA_WEIGHTS,
+    luma,
+    matlab_rgb2gray_u8,
+    rgb_to_gray,
+    rgb_to_ycbcr,
+    ycbcr_to_rgb,
+)
 
 KR, KB = 0.299, 0.114  # ITU-R BT.601 luma coefficients
 
@@ -70,6 +77,22 @@ def test_bad_shapes_and_names():
         rgb_to_ycbcr(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
     with pytest.raises(ValueError, match="luma"):
         rgb_to_gray(torch.rand(1, 3, 2, 2), weights="nope")
+
+
+@pytest.mark.parametrize("range_", ["full", "studio"])
+def test_luma_is_the_y_of_rgb_to_ycbcr(range_):
+    """Bit for bit, float32, for RGB and for gray planes taken as R = G = B (all 8-bit levels
+    and random values)."""
+    gen = torch.Generator().manual_seed(3)
+    gray = torch.cat([torch.arange(256) / 255.0, torch.rand(20000, generator=gen)]).view(
+        1, 1, 1, -1
+    )
+    y = rgb_to_ycbcr(gray.expand(-1, 3, -1, -1), range_)[:, :1]
+    assert torch.equal(luma(gray, range_), y)
+    rgb = torch.rand(2, 3, 40, 50, generator=gen)
+    assert torch.equal(luma(rgb, range_), rgb_to_ycbcr(rgb, range_)[:, :1])
+    with pytest.raises(ValueError, match="1 or 3"):
+        luma(torch.rand(1, 2, 4, 4))
 
 
 def test_matlab_weights_are_inverse_ntsc_row():

@@ -127,6 +127,44 @@ def test_pyramid_against_numpy_reference():
     np.testing.assert_allclose(details[0][0, 0].numpy(), g0 - e1[:29, :31], atol=1e-13)
 
 
+def test_accumulated_levels_are_correctly_rounded_blurs():
+    """``accumulate=float64``: every float32 level is the float64 blur of the float32 level
+    above, rounded once (scipy reference in float64); float32 accumulation is not."""
+    x = (image64(61, 70, c=2) * 219 + 16).float()
+    k, up = gaussian_kernel1d(9, 4 / 3), gaussian_kernel1d(5, 1.1)
+    gaussians, details = laplacian_pyramid(x, 1, k, up, accumulate=torch.float64)
+    kd, upd = k.double().numpy(), up.double().numpy()
+    for c in range(2):
+        g0 = x[0, c].double().numpy()
+        g1 = ndimage.correlate1d(
+            ndimage.correlate1d(g0, kd, axis=0, mode="mirror"), kd, axis=1, mode="mirror"
+        )[::2, ::2].astype(np.float32)
+        np.testing.assert_array_equal(gaussians[1][0, c].numpy(), g1)
+        zeros = np.zeros((2 * g1.shape[0], 2 * g1.shape[1]))
+        zeros[::2, ::2] = g1
+        e1 = 4 * ndimage.correlate1d(
+            ndimage.correlate1d(zeros, upd, axis=0, mode="mirror"), upd, axis=1, mode="mirror"
+        )
+        expected = x[0, c].numpy() - e1[:61, :70].astype(np.float32)
+        np.testing.assert_array_equal(details[0][0, c].numpy(), expected)
+    assert gaussians[1].dtype == details[0].dtype == torch.float32
+    plain, _ = laplacian_pyramid(x, 1, k, up)
+    assert not torch.equal(plain[1], gaussians[1])  # float32 sums round differently
+
+
+def test_torchvision_taps():
+    """torchvision's float32 taps: within an ulp of the exact ones, different in the last bit."""
+    for size, sigma in ((9, 4 / 3), (5, 1.1), (3, 1 / 3)):
+        exact = gaussian_kernel1d(size, sigma, dtype=torch.float64)
+        ours = gaussian_kernel1d(size, sigma, torchvision=True)
+        np.testing.assert_allclose(ours.double().numpy(), exact.numpy(), rtol=3e-7, atol=0)
+    assert not torch.equal(
+        gaussian_kernel1d(9, 4 / 3, torchvision=True), gaussian_kernel1d(9, 4 / 3)
+    )
+    with pytest.raises(ValueError, match="exclusive"):
+        gaussian_kernel1d(5, 1.0, matlab_eps=True, torchvision=True)
+
+
 def test_too_many_levels_is_a_clear_error():
     with pytest.raises(ValueError, match="do not fit"):
         gaussian_pyramid(image64(8, 8), 6, burt_adelson_kernel(dtype=torch.float64))

@@ -7,12 +7,25 @@
 >>> ivif.metrics("vifb")                                          # names, directions, definitions
 """
 
+from typing import Any
+
 from ivif.api import DEFAULT_METHOD, fuse, load_pair, methods
 from ivif.errors import InputError
-from ivif.evaluation import MetricInfo, evaluate, metrics
 from ivif.io import read_image, write_image
 
 __version__ = "0.1.0"
+
+_EVALUATION = ("MetricInfo", "evaluate", "metrics")
+
+
+def __getattr__(name: str) -> Any:
+    """The metrics API, imported on first use (it brings scipy: ~15 MiB that fusing never needs)."""
+    if name in _EVALUATION:
+        from ivif import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module 'ivif' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_METHOD",

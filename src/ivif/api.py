@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ivif.errors import InputError
-from ivif.io import DepthRule, from_tensor, read_image, to_tensor
+from ivif.io import DepthRule, from_tensor, is_gray, read_image, to_tensor
 from ivif.methods import FusionMethod, available_methods, create_method
 
 __all__ = ["DEFAULT_METHOD", "fuse", "fuse_arrays", "load_pair", "methods"]
@@ -99,6 +99,8 @@ def fuse_arrays(
 ) -> np.ndarray:
     """Fuse an already loaded pair with a method instance; returns uint8 ``H×W`` or ``H×W×3``."""
     generator = None if seed is None else torch.Generator().manual_seed(seed)
+    if np.ndim(ir) == 3 and is_gray(ir):  # every method keeps one channel: convert only that
+        ir = ir[..., 0]
     with torch.inference_mode():
         fused = method.fuse(to_tensor(ir), to_tensor(vi), generator)
     return from_tensor(fused, method.rounding)

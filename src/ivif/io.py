@@ -174,16 +174,16 @@ def to_tensor(image: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Te
     # A copy: arrays from Pillow may be read-only, which torch cannot share.
     tensor = torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C")).unsqueeze(0)
     scale = 255.0 if array.dtype == np.uint8 else 1.0
-    return tensor.to(dtype) / scale
+    return tensor.to(dtype).div_(scale)
 
 
 def to_uint8(x: torch.Tensor, rounding: Literal["round", "truncate"] = "round") -> torch.Tensor:
     """Clamp ``[0, 1]`` values and quantise to uint8 by rounding (half up) or truncation."""
-    scaled = x.clamp(0.0, 1.0) * 255.0
-    if rounding == "round":
-        scaled = torch.floor(scaled + 0.5)
-    elif rounding != "truncate":
+    if rounding not in ("round", "truncate"):
         raise ValueError(f"rounding must be 'round' or 'truncate', got {rounding!r}")
+    scaled = x.clamp(0.0, 1.0).mul_(255.0)
+    if rounding == "round":
+        scaled.add_(0.5)  # the conversion truncates, which is floor for these non-negative values
     return scaled.to(torch.uint8)
 
 

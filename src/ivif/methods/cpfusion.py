@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ivif.color import rgb_to_gray, rgb_to_ycbcr
+from ivif.color import luma, rgb_to_gray
 from ivif.errors import InputError
 from ivif.methods.base import FusionMethod, option, register
 from ivif.ops import gaussian_kernel1d, laplacian_pyramid, laplacian_synthesis
@@ -134,8 +134,8 @@ class CPFusion(FusionMethod):
         levels = self.levels_for(*ir.shape[-2:])
         # Gray planes go through the studio matrix as RGB with equal channels (§1), as the
         # official code does; in float32 that is not always 219·v + 16 to the last bit.
-        ir_y = _studio_luma(ir)
-        vi_y = _studio_luma(vi)
+        ir_y = luma(ir.to(_WORK), "studio")
+        vi_y = luma(vi.to(_WORK), "studio")
         fused = self.fuse_luminance(ir_y, vi_y, levels).luminance
         # Replacing Y and converting back (§7) adds (Yf - Yvi) / 219 to each of R, G, B: the Y
         # column of the inverse BT.601 matrix is (1, 1, 1) / 219 since gray maps to Cb = Cr = 128.
@@ -162,17 +162,11 @@ class CPFusion(FusionMethod):
         )  # fmt: skip
 
 
-def _studio_luma(x: torch.Tensor) -> torch.Tensor:
-    """Studio-range Y (0–255 scale) of a gray or RGB ``(1, 1|3, H, W)`` image, in float32."""
-    x = x.to(_WORK)
-    return rgb_to_ycbcr(x.expand(-1, 3, -1, -1), "studio")[:, :1]
-
-
 def _studio_gray_luma() -> tuple[float, float]:
     """Scale and offset of studio Y for a gray pixel (R = G = B = v): Y = scale·v + offset,
-    read off :func:`ivif.color.rgb_to_ycbcr` so the matrix lives in one place (219 and 16)."""
-    probe = torch.tensor([0.0, 1.0], dtype=torch.float64).view(2, 1, 1, 1).expand(2, 3, 1, 1)
-    black, white = rgb_to_ycbcr(probe, "studio")[:, 0].flatten().tolist()
+    read off :func:`ivif.color.luma` so the matrix lives in one place (219 and 16)."""
+    probe = torch.tensor([0.0, 1.0], dtype=torch.float64).view(2, 1, 1, 1)
+    black, white = luma(probe, "studio").flatten().tolist()
     return white - black, black
 
 
@@ -207,10 +201,10 @@ def fuse_luminance(
         pair, levels, adaptive_kernels(levels), up_kernel, accumulate=_ACCUMULATE
     )
 
-    fused_details = []
-    for k, detail in enumerate(details):
+    for k, detail in enumerate(details):  # fused in place: each level is freed once fused
         weights = _replication_counts(detail, k, size)
-        fused_details.append(fuse_detail_level(_attend(detail, weights, attention), k, size))
+        details[k] = fuse_detail_level(_attend(detail, weights, attention), k, size)
+    del detail
 
     # Levels that reach the output: all finer ones (official) or only the coarsest (legacy).
     used = range(levels) if variant == "official" else [levels]
@@ -219,7 +213,8 @@ def fuse_luminance(
         correlation = correlation_values(gaussians, size)
         wcc, weight = wcc_weights(correlation)
     top = _fused_top(gaussians, variant, strategy, wcc, weight)
-    luminance = laplacian_synthesis(top, fused_details, up_kernel, accumulate=_ACCUMULATE)
+    del gaussians, pair
+    luminance = laplacian_synthesis(top, details, up_kernel, accumulate=_ACCUMULATE)
     return CPFusionResult(luminance, correlation, wcc, weight)
 
 
@@ -238,12 +233,11 @@ def _replication_counts(level: torch.Tensor, k: int, size):
 def _weighted_mean(x: torch.Tensor, weights) -> torch.Tensor:
     """Mean of the replicated full-resolution map of each channel, ``(B, C, 1, 1)``, accumulated
     in float64 and rounded to ``x``'s dtype."""
-    if weights is None:
-        return (
-            x.sum(dim=(-2, -1), keepdim=True, dtype=_ACCUMULATE)
-            .div_(x.shape[-2] * x.shape[-1])
-            .to(x.dtype)
+    if weights is None:  # in bands of rows: widening them one by one stays in cache
+        total = sum(
+            band.sum(dim=(-2, -1), keepdim=True, dtype=_ACCUMULATE) for band in x.split(64, -2)
         )
+        return total.div_(x.shape[-2] * x.shape[-1]).to(x.dtype)
     rows, cols = (w.to(_ACCUMULATE) for w in weights)
     total = torch.einsum("h,bchw,w->bc", rows, x.to(_ACCUMULATE), cols) / (rows.sum() * cols.sum())
     return total[..., None, None].to(x.dtype)
@@ -291,10 +285,10 @@ def _block_scores(blocks: torch.Tensor, level: int, size) -> torch.Tensor:
     half = m // 2 + 1  # rfft keeps q = 0..m/2; the others mirror q = 1..m/2-1
     mirror = torch.ones(half, dtype=axis.dtype)
     mirror[1 : (m + 1) // 2] = 2.0
-    spectrum = torch.fft.rfft2(blocks, dim=(3, 5)).abs()
+    # A real DFT along the contiguous axis, then a complex one across rows: no transposed copy.
+    spectrum = torch.fft.fft(torch.fft.rfft(blocks, dim=5), dim=3).abs()
     rows, cols = axis.to(spectrum), (axis[:half] * mirror).to(spectrum)
-    scores = torch.einsum("bcpuqv,u,v->bcpq", spectrum, rows, cols)
-    scores = scores / BLOCK**2
+    scores = torch.einsum("bcpuq,u->bcpq", spectrum @ cols, rows) / BLOCK**2
     rows_left = size[0] - BLOCK * (blocks.shape[2] - 1)
     cols_left = size[1] - BLOCK * (blocks.shape[4] - 1)
     if level > 0 and (rows_left < BLOCK or cols_left < BLOCK):
@@ -329,8 +323,9 @@ def fuse_detail_level(detail: torch.Tensor, level: int, size) -> torch.Tensor:
     m = BLOCK >> level
     rows, cols = -(-height // BLOCK), -(-width // BLOCK)
     h, w = detail.shape[-2:]
-    padded = F.pad(detail, (0, cols * m - w, 0, rows * m - h))
-    blocks = padded.view(detail.shape[0], 2, rows, m, cols, m)
+    if (rows * m, cols * m) != (h, w):
+        detail = F.pad(detail, (0, cols * m - w, 0, rows * m - h))
+    blocks = detail.view(detail.shape[0], 2, rows, m, cols, m)
     scores = _block_scores(blocks, level, size)
     fused = _mix(scores[:, :1], scores[:, 1:], blocks[:, :1], blocks[:, 1:])
     return fused.reshape(detail.shape[0], 1, rows * m, cols * m)[..., :h, :w]
@@ -347,17 +342,35 @@ def _mix(score_ir, score_vi, ir, vi):
 
 def correlation_values(gaussians: list[torch.Tensor], size) -> torch.Tensor:
     """V_CC of each base level (§6.1): the covariance pooled over all levels of the replicated
-    stacks, divided by each level's unbiased standard deviations. A constant level gives 0."""
+    stacks, divided by each level's unbiased standard deviations. A constant level gives 0.
+    Moments accumulate in float64."""
     covariances, variances = [], []
     count = size[0] * size[1]
     for k, level in enumerate(gaussians):
-        weights = _replication_counts(level, k, size)
-        centred = level - _weighted_mean(level, weights)
-        covariances.append(_weighted_mean(centred[:, :1] * centred[:, 1:], weights).flatten())
-        variances.append(_weighted_mean(centred.square(), weights).flatten() * count / (count - 1))
-    covariance = torch.cat(covariances).mean()
+        moments = _second_moments(level, _replication_counts(level, k, size))
+        covariances.append(moments[0, 1])
+        variances.append(moments.diagonal() * count / (count - 1))
+    covariance = torch.stack(covariances).mean()
     product = torch.stack(variances).prod(dim=1)
     return torch.where(product > 0, covariance / product.clamp_min(1e-300).sqrt(), 0.0)
+
+
+def _second_moments(level: torch.Tensor, weights) -> torch.Tensor:
+    """Population covariance matrix ``(2, 2)`` of the (IR, VI) channels of a ``(1, 2, h, w)``
+    level's replicated full-resolution map, from float64 sums of x and x·xᵀ."""
+    if weights is None:  # full resolution: widen in bands of rows, one matrix product each
+        wide = {"dtype": _ACCUMULATE, "memory_format": torch.contiguous_format}
+        bands = [band.to(**wide).view(2, -1) for band in level[0].split(64, -2)]
+        weighted = bands
+        total = float(level.shape[-2] * level.shape[-1])
+    else:
+        rows, cols = (w.to(_ACCUMULATE) for w in weights)
+        bands = [level[0].to(_ACCUMULATE).reshape(2, -1)]
+        weighted = [bands[0] * torch.outer(rows, cols).flatten()]
+        total = float(rows.sum() * cols.sum())
+    sums = sum(w.sum(dim=1) for w in weighted) / total
+    products = sum(w @ b.T for w, b in zip(weighted, bands, strict=True)) / total
+    return products - torch.outer(sums, sums)
 
 
 def wcc_weights(correlation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ivif.ops.filters import Border, check_image, correlate1d, filter_separable
+from ivif.ops.filters import Border, check_image, correlate1d, filter_separable, pad
 
 __all__ = [
     "burt_adelson_kernel",
@@ -71,8 +71,11 @@ def reduce(
 
     Only the kept samples are computed (strided filtering). ``accumulate``: see the module notes.
     """
-    work = x if accumulate is None else x.to(accumulate)
-    return filter_separable(work, kernel, kernel, border, stride=2).to(x.dtype)
+    if accumulate is None:
+        return filter_separable(x, kernel, kernel, border, stride=2)
+    half = kernel.numel() // 2
+    padded = pad(x, (half, half, half, half), border).to(accumulate)  # pad before widening
+    return filter_separable(padded, kernel, kernel, "valid", stride=2).to(x.dtype)
 
 
 def expand(
