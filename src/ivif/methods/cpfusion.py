@@ -24,6 +24,7 @@ its own summation noise, which decides no output pixel of the official sample (d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal, NamedTuple
 
@@ -162,6 +163,7 @@ class CPFusion(FusionMethod):
         )  # fmt: skip
 
 
+@functools.cache
 def _studio_gray_luma() -> tuple[float, float]:
     """Scale and offset of studio Y for a gray pixel (R = G = B = v): Y = scale·v + offset,
     read off :func:`ivif.color.luma` so the matrix lives in one place (219 and 16)."""
@@ -170,11 +172,18 @@ def _studio_gray_luma() -> tuple[float, float]:
     return white - black, black
 
 
-def adaptive_kernels(levels: int) -> list[torch.Tensor]:
+@functools.cache
+def adaptive_kernels(levels: int) -> tuple[torch.Tensor, ...]:
     """The "adaptive" REDUCE kernels (§2): step ``i`` uses ``k = 2(L - i + 1) + 1`` taps and
     σ = (k - 1) / 6, so coarser steps get smaller kernels."""
     sizes = [2 * (levels - i + 1) + 1 for i in range(1, levels + 1)]
-    return [gaussian_kernel1d(k, (k - 1) / 6, dtype=_WORK, torchvision=True) for k in sizes]
+    return tuple(gaussian_kernel1d(k, (k - 1) / 6, dtype=_WORK, torchvision=True) for k in sizes)
+
+
+@functools.cache
+def expand_kernel() -> torch.Tensor:
+    """The EXPAND kernel (§2): torchvision's default 5-tap blur, σ = 1.1, float32 taps."""
+    return gaussian_kernel1d(EXPAND_SIZE, EXPAND_SIGMA, dtype=_WORK, torchvision=True)
 
 
 def fuse_luminance(
@@ -196,7 +205,7 @@ def fuse_luminance(
         )
     size = (ir_y.shape[-2], ir_y.shape[-1])
     pair = torch.cat([ir_y, vi_y], dim=1).to(_WORK)
-    up_kernel = gaussian_kernel1d(EXPAND_SIZE, EXPAND_SIGMA, dtype=_WORK, torchvision=True)
+    up_kernel = expand_kernel()
     gaussians, details = laplacian_pyramid(
         pair, levels, adaptive_kernels(levels), up_kernel, accumulate=_ACCUMULATE
     )
@@ -259,6 +268,7 @@ def _attend(detail: torch.Tensor, weights, attention: str) -> torch.Tensor:
     return detail * torch.sigmoid(centred_sq / (4 * (variance + SIMAM_LAMBDA)) + 0.5)
 
 
+@functools.cache
 def _block_dft(level: int, valid: int) -> torch.Tensor:
     """``(8, m)`` complex matrix mapping an ``m``-sample native block (m = 8 / 2^k) to the 8-point
     DFT of its replicated version cropped to the first ``valid`` samples (the rest zero, §5)."""
@@ -269,6 +279,7 @@ def _block_dft(level: int, valid: int) -> torch.Tensor:
     return dft @ replicate
 
 
+@functools.cache
 def _interior_weights(level: int) -> torch.Tensor:
     """Weights over one axis of an ``m``-point DFT: the mean of ``|8-point DFT|`` of a replicated
     block is ``Σ_pq |A[p,q]|·a[p]·a[q] / 64`` with ``a[p] = Σ_{u ≡ p (mod m)} |R_k[u]|``."""

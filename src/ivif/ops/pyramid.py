@@ -120,11 +120,12 @@ def _expand_axis(
     taps = kernel.numel() // 2
     reach = (taps + 1) // 2
 
+    values = kernel.tolist()  # the caller guarantees no gradient is needed
+
     def phase(first: int) -> torch.Tensor:
         wanted = [2 * o - first for o in range(-reach, reach + 1)]
-        return torch.stack(
-            [2 * kernel[t + taps] if abs(t) <= taps else 0 * kernel[0] for t in wanted]
-        )
+        doubled = [2 * values[t + taps] if abs(t) <= taps else 0.0 for t in wanted]
+        return torch.tensor(doubled, dtype=kernel.dtype)
 
     def edge(start: int, stop: int) -> torch.Tensor:
         return (x[..., start:stop] if dim == -1 else x[..., start:stop, :]).flip(dim)
