@@ -26,7 +26,10 @@ def _ssim_window() -> torch.Tensor:
 
 def local_moments(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian-weighted local mean and mean square of each plane (11×11, σ = 1.5)."""
-    mean, mean_sq = correlate(torch.stack((x, x * x)), _ssim_window(), border=border)
+    planes = torch.empty((2, *x.shape), dtype=x.dtype)
+    planes[0] = x
+    torch.mul(x, x, out=planes[1])
+    mean, mean_sq = correlate(planes, _ssim_window(), border=border)
     return mean, mean_sq
 
 
@@ -49,11 +52,11 @@ def ssim_maps(
     mu_y, mean_yy = local_moments(y, border)
     mean_xy = correlate(x * y, _ssim_window(), border=border)
     var_x = mean_xx - mu_x * mu_x
-    var_y = mean_yy - mu_y * mu_y
-    covariance = mean_xy - mu_x * mu_y
-    cs = (2.0 * covariance + c2) / (var_x + var_y + c2)
-    luminance = (2.0 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
-    return luminance * cs, cs
+    var_y = mean_yy.sub_(mu_y * mu_y)
+    mu_xy = mu_x * mu_y
+    cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_((var_x + var_y).add_(c2))
+    luminance = mu_xy.mul_(2.0).add_(c1).div_((mu_x * mu_x + mu_y * mu_y).add_(c1))
+    return luminance.mul_(cs), cs
 
 
 def _source_ssim_maps(inputs: MetricInputs, c1: float, c2: float, border: Border):

@@ -20,12 +20,8 @@ from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
-from ivif.ops.matlab import (
-    block_sum,
-    filter_frequency,
-    freqspace_radius,
-)
-from ivif.ops.spectral import filter_bank_fft
+from ivif.ops.matlab import block_sum, fft_order, freqspace_radius
+from ivif.ops.spectral import filter_bank_fft, filter_packed, packed_spectrum
 
 # --- VIF (Sheikh & Bovik 2006, pixel-domain multi-scale version) --------------------------------
 
@@ -43,16 +39,26 @@ def _vif_window(scale: int) -> torch.Tensor:
     return gaussian_kernel1d(size, size / 5.0, dtype=torch.float64, matlab_eps=True)
 
 
+def _with_products(x: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """``(1 + 1 + K, h, w)``: the plane ``x``, then ``x²`` and ``x · others`` (``(K, h, w)``),
+    written into one tensor for a single filtering call."""
+    out = torch.empty((2 + others.shape[0], *x.shape), dtype=x.dtype)
+    out[0] = x
+    torch.mul(x, x, out=out[1])
+    torch.mul(others, x, out=out[2:])
+    return out
+
+
 def reference_statistics(
     reference: torch.Tensor, saturate_first_scale: bool = False
 ) -> tuple[list, torch.Tensor]:
     """What VIF needs from the reference planes ``(N, H, W)`` alone (§3.8).
 
-    Per scale: the (filtered, subsampled) planes, their local means and their variances
-    (clipped at 0; zeroed below eps, as the reference code does for the denominator), and the
-    denominator Σ log10(1 + σ_r²/σ_n²) summed over the scales, ``(N,)``.
-    ``saturate_first_scale`` forms the scale-1 square in uint8 (capped at 255), as the 2022
-    toolbox did.
+    Per scale: the (filtered, subsampled) planes, their local means, their variances (clipped
+    at 0), the variances plus eps and where they reach eps (the reference code's flatness test);
+    and the denominator Σ log10(1 + σ_r²/σ_n²), summed over the scales, ``(N,)``, in which
+    variances below eps count as 0. ``saturate_first_scale`` forms the scale-1 square in uint8
+    (capped at 255), as the 2022 toolbox did.
     """
     levels = []
     den = torch.zeros(reference.shape[0], dtype=torch.float64)
@@ -61,13 +67,14 @@ def reference_statistics(
         window = _vif_window(scale)
         if scale > 1:
             ref = correlate(ref, window, stride=2)
-        square = ref * ref
+        moments = torch.stack((ref, ref * ref))
         if saturate_first_scale and scale == 1:
-            square.clamp_(max=255.0)
-        mu_ref, ref_sq = correlate(torch.stack((ref, square)), window)
-        var_ref = (ref_sq - mu_ref * mu_ref).clamp_(min=0.0)
-        levels.append((ref, mu_ref, var_ref))
-        counted = var_ref * (var_ref >= VIF_EPS)
+            moments[1].clamp_(max=255.0)
+        mu_ref, ref_sq = correlate(moments, window)
+        var_ref = ref_sq.sub_(mu_ref * mu_ref).clamp_(min=0.0)
+        varies = var_ref >= VIF_EPS
+        levels.append((ref, mu_ref, var_ref, var_ref + VIF_EPS, varies))
+        counted = var_ref * varies
         den += counted.div_(VIF_NOISE).add_(1.0).log10_().sum(dim=(-2, -1))
     return levels, den
 
@@ -79,23 +86,23 @@ def vif_numerator(
     reference statistics ``levels`` (:func:`reference_statistics`) and ``distorted (H, W)``."""
     num = torch.zeros(levels[0][0].shape[0], dtype=torch.float64)
     dist = distorted
-    for scale, (ref, mu_ref, var_ref) in enumerate(levels, start=1):
+    for scale, (ref, mu_ref, var_ref, var_ref_eps, ref_varies) in enumerate(levels, start=1):
         window = _vif_window(scale)
         if scale > 1:
             dist = correlate(dist, window, stride=2)
-        products = torch.cat(((dist * dist).unsqueeze(0), ref * dist))
+        planes = _with_products(dist, ref)  # dist, dist², ref·dist
         if saturate_first_scale and scale == 1:
-            products.clamp_(max=255.0)
-        stats = correlate(torch.cat((dist.unsqueeze(0), products)), window)
-        mu_dist, dist_sq, cross = stats[:1], stats[1:2], stats[2:]
-        var_dist = (dist_sq - mu_dist * mu_dist).clamp_(min=0.0)
-        covariance = cross - mu_ref * mu_dist
-        gain = covariance / (var_ref + VIF_EPS)
+            planes[1:].clamp_(max=255.0)
+        stats = correlate(planes, window)
+        mu_dist, dist_sq, cross = stats[0], stats[1], stats[2:]
+        var_dist = dist_sq.sub_(mu_dist * mu_dist).clamp_(min=0.0)
+        covariance = cross.sub_(mu_ref * mu_dist)
+        gain = covariance / var_ref_eps
         # The reference code's special cases (flat reference: g = 0, s_v² = σ_d²; flat
         # distorted: g = 0, s_v² = 0; g < 0: g = 0, s_v² = σ_d²; then s_v² ≥ eps) collapse to:
         # keep g where all three tests pass, else g = 0 and s_v² = σ_d² (< eps when flat).
-        keep = (var_ref >= VIF_EPS) & (var_dist >= VIF_EPS) & (gain >= 0)
-        gain = gain * keep
+        keep = (gain >= 0).logical_and_(ref_varies).logical_and_(var_dist >= VIF_EPS)
+        gain.mul_(keep)
         noise = (var_dist - gain * covariance).clamp_(min=VIF_EPS)
         information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
         num += information.add_(1.0).log10_().sum(dim=(-2, -1))
@@ -146,12 +153,42 @@ def vif_tang2022(inputs: MetricInputs) -> float:
     return vif(inputs, saturate_first_scale=True)
 
 
+# --- CSF filtering shared by Qcb and Qcv -------------------------------------------------------
+
+
+def _normalised(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """VIFB's ``normalize1`` of the sources (cached per pair) and of the fused image."""
+    return split_cached(inputs, "normalize1", stretch_levels, "u8")
+
+
+def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``normalize1``-d sources ``(2, C, H, W)`` and fused planes ``(C, H, W)`` filtered by
+    ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does (the sources'
+    cached per pair).
+
+    Qcb and Qcv filter the same planes by different CSFs: the packed spectra of the planes are
+    computed once (:func:`ivif.ops.spectral.packed_spectrum`) and serve both.
+    """
+    height, width = inputs.size
+    response = fft_order(csf(height, width, like=inputs.planes))
+
+    def spectrum(x: torch.Tensor) -> torch.Tensor:
+        return packed_spectrum(x.reshape(-1, height, width))
+
+    def filtered(spectra: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        planes = shape.numel() // (height * width)
+        return filter_packed(spectra, planes, [response], reuse=True).reshape(shape)
+
+    normalised = _normalised(inputs)
+    spectra = inputs.source_cached("normalize1/spectra", lambda: spectrum(normalised[0]))
+    spectrum_fused = inputs.cached("normalize1/spectra", lambda: spectrum(normalised[1]))
+    key = ("csf", csf.__name__)
+    sources = inputs.source_cached(key, lambda: filtered(spectra, normalised[0].shape))
+    fused = inputs.cached(key, lambda: filtered(spectrum_fused, normalised[1].shape))
+    return sources, fused
+
+
 # --- Qcb (Chen & Blum 2009) ----------------------------------------------------------------------
-
-
-def _qcb_contrast_u8(planes_u8: torch.Tensor) -> torch.Tensor:
-    """Qcb's masked contrast of uint8 planes, after VIFB's ``normalize1`` (§2.9 step 1)."""
-    return qcb_contrast(stretch_levels(planes_u8))
 
 
 #: Qcb's contrast constants k, h, Z (the exponents are p = 3, q = 2) and the Gaussian widths.
@@ -173,14 +210,13 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
     return torch.exp(-(x * x) / (2.0 * sigma * sigma)) / (math.sqrt(2.0 * math.pi) * sigma)
 
 
-def qcb_contrast(images: torch.Tensor) -> torch.Tensor:
-    """Qcb's masked local contrast C' of ``normalize1``-d planes ``(..., H, W)`` (§2.9 steps
-    2–3): CSF filtering, then |G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z).
+def masked_contrast(filtered: torch.Tensor) -> torch.Tensor:
+    """|G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z) of CSF-filtered planes ``(..., H, W)``
+    (§2.9 step 3; zero-padded 31×31 Gaussians).
 
     A neighbourhood that filters to exactly 0 (a constant image) has contrast 0.
     """
     k, h, z = QCB_CONTRAST
-    filtered = filter_frequency(images, _qcb_csf(*images.shape[-2:], like=images))
     narrow, wide = (_unnormalised_gaussian(s) for s in QCB_SIGMAS)
     planes = filtered.reshape(-1, 1, *filtered.shape[-2:])
     bank = filter_bank_fft(planes, [(narrow, narrow), (wide, wide)], "zeros")
@@ -219,7 +255,9 @@ def qcb(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
     validated=True,
 )
 def qcb_metric(inputs: MetricInputs) -> float:
-    return float(qcb(*split_cached(inputs, "qcb/contrast", _qcb_contrast_u8, "u8")).mean())
+    sources, fused = _csf_filtered(inputs, _qcb_csf)
+    c_sources = inputs.source_cached("qcb/contrast", lambda: masked_contrast(sources))
+    return float(qcb(c_sources, masked_contrast(fused)).mean())
 
 
 # --- Qcv (Chen & Varshney 2007) ------------------------------------------------------------------
@@ -233,14 +271,13 @@ def _qcv_csf(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     return 2.6 * (0.0192 + 0.144 * r) * torch.exp(-((0.144 * r) ** 1.1))
 
 
-def qcv_source_terms(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """What Qcv needs from ``normalize1``-d source planes alone: the block saliency
-    λ = Σ_block g^5 (Sobel magnitude, zero borders) and the CSF-filtered planes (§2.10)."""
+def qcv_saliency(images: torch.Tensor) -> torch.Tensor:
+    """Qcv's block saliency λ = Σ_block g^5 of ``normalize1``-d source planes (Sobel magnitude,
+    zero borders; §2.10)."""
     gx, gy = gradient_components(images, "zeros")
     strength = torch.sqrt(gx * gx + gy * gy)
     square = strength * strength
-    saliency = block_sum(square.mul_(square).mul_(strength), QCV_BLOCK)  # Σ g^5 per block
-    return saliency, filter_frequency(images, _qcv_csf(*images.shape[-2:], like=images))
+    return block_sum(square.mul_(square).mul_(strength), QCV_BLOCK)  # Σ g^5 per block
 
 
 def qcv(saliency: torch.Tensor, filtered: torch.Tensor, filtered_fused: torch.Tensor):
@@ -272,9 +309,6 @@ def qcv(saliency: torch.Tensor, filtered: torch.Tensor, filtered_fused: torch.Te
     validated=True,
 )
 def qcv_metric(inputs: MetricInputs) -> float:
-    saliency, filtered = inputs.source_cached(
-        "qcv/sources", lambda: qcv_source_terms(stretch_levels(inputs.planes_u8[:2]))
-    )
-    fused = stretch_levels(inputs.planes_u8[2])
-    filtered_fused = filter_frequency(fused, _qcv_csf(*fused.shape[-2:], like=fused))
+    saliency = inputs.source_cached("qcv/saliency", lambda: qcv_saliency(_normalised(inputs)[0]))
+    filtered, filtered_fused = _csf_filtered(inputs, _qcv_csf)
     return float(qcv(saliency, filtered, filtered_fused).mean())

@@ -15,22 +15,37 @@ import torch
 __all__ = ["entropy", "histogram", "joint_histogram", "map_levels"]
 
 
-def _flat_codes(x: torch.Tensor, bins: int, name: str) -> torch.Tensor:
-    """``(..., H, W)`` integer values as ``(N, H*W)`` int64 codes, checked to lie in range.
+def _codes(x: torch.Tensor, bins: int, name: str, dtype: torch.dtype) -> torch.Tensor:
+    """``(..., H, W)`` integer values as a new tensor of ``dtype``, checked to lie in range.
 
     uint8 data with ``bins ≥ 256`` are in range by construction and skip the checks.
     """
     if x.dim() < 2:
         raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
-    codes = x.reshape(-1, x.shape[-2] * x.shape[-1])
-    if codes.dtype == torch.uint8 and bins >= 256:
-        return codes.to(torch.int64)
-    if codes.is_floating_point() and not torch.equal(codes, codes.round()):
+    if x.dtype == torch.uint8 and bins >= 256:
+        return x.to(dtype)
+    if x.is_floating_point() and not torch.equal(x, x.round()):
         raise ValueError(f"{name} must hold whole numbers to be histogrammed")
-    codes = codes.to(torch.int64)
+    codes = x.to(dtype, copy=True)  # the caller's tensor is never modified
     if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= bins):
         raise ValueError(f"{name} values must lie in [0, {bins - 1}]")
     return codes
+
+
+def _counts(codes: torch.Tensor, cells: int) -> torch.Tensor:
+    """Counts of codes ``0 … cells-1`` in each plane of ``(..., H, W)`` codes -> ``(..., cells)``
+    float64, with one ``bincount`` over all planes (plane ``k``'s codes shifted by ``k·cells``)."""
+    lead = codes.shape[:-2]
+    flat = codes.reshape(-1, codes.shape[-2] * codes.shape[-1])
+    n = flat.shape[0]
+    offsets = torch.arange(n, dtype=flat.dtype).mul_(cells).unsqueeze(1)
+    counts = torch.bincount(flat.add_(offsets).reshape(-1), minlength=n * cells)
+    return counts.reshape(*lead, cells).to(torch.float64)
+
+
+def _code_dtype(planes: int, cells: int) -> torch.dtype:
+    """int32 codes (half the memory traffic of int64) whenever every shifted code fits."""
+    return torch.int32 if planes * cells < 2**31 else torch.int64
 
 
 def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
@@ -38,11 +53,7 @@ def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
 
     ``(..., H, W) -> (..., bins)`` float64 counts (MATLAB ``imhist`` on uint8 for ``bins=256``).
     """
-    codes = _flat_codes(x, bins, "x")
-    n = codes.shape[0]
-    offsets = torch.arange(n, dtype=torch.int64).unsqueeze(1) * bins
-    counts = torch.bincount((codes + offsets).reshape(-1), minlength=n * bins)
-    return counts.reshape(*x.shape[:-2], bins).to(torch.float64)
+    return _counts(_codes(x, bins, "x", _code_dtype(math.prod(x.shape[:-2]), bins)), bins)
 
 
 def joint_histogram(x: torch.Tensor, y: torch.Tensor, bins: int = 256) -> torch.Tensor:
@@ -51,12 +62,11 @@ def joint_histogram(x: torch.Tensor, y: torch.Tensor, bins: int = 256) -> torch.
     Entry ``[..., i, j]`` counts the pixels where ``x == i`` and ``y == j``. The leading
     dimensions of ``x`` and ``y`` broadcast against each other.
     """
-    x, y = torch.broadcast_tensors(x, y)
-    codes = _flat_codes(x, bins, "x") * bins + _flat_codes(y, bins, "y")
-    n = codes.shape[0]
-    offsets = torch.arange(n, dtype=torch.int64).unsqueeze(1) * (bins * bins)
-    counts = torch.bincount((codes + offsets).reshape(-1), minlength=n * bins * bins)
-    return counts.reshape(*x.shape[:-2], bins, bins).to(torch.float64)
+    shape = torch.broadcast_shapes(x.shape, y.shape)
+    planes = shape[:-2].numel()
+    dtype = _code_dtype(planes, bins * bins)
+    codes = torch.add(_codes(y, bins, "y", dtype), _codes(x, bins, "x", dtype), alpha=bins)
+    return _counts(codes, bins * bins).reshape(*shape[:-2], bins, bins)
 
 
 def entropy(counts: torch.Tensor, dims: int = 1, base: float = 2.0) -> torch.Tensor:

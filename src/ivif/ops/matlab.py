@@ -6,7 +6,7 @@ Each function reproduces one documented MATLAB semantic on ``(..., H, W)`` float
 * :func:`saturate_u8` — the value a mixed uint8–double operation stores (rounded, clipped);
 * :func:`freqspace_radius` — ``freqspace([M N], 'meshgrid')`` frequencies, scaled, as a radius;
 * :func:`filter_frequency` — ``real(ifft2(ifftshift(H .* fftshift(fft2(X)))))`` for a real,
-  even response ``H``;
+  even response ``H`` (:func:`fft_order` is that ``ifftshift``, checked);
 * :func:`block_sum` — ``blkproc(X, [b b], @(x) sum(x(:)))`` with zero-padded partial blocks;
 * :func:`conv2_same_ordered` — ``conv2(X, h, 'same')`` accumulating the kernel taps in
   MATLAB's order, which is bit-exact on non-integer data.
@@ -22,6 +22,7 @@ from ivif.ops.spectral import complex_filter
 __all__ = [
     "block_sum",
     "conv2_same_ordered",
+    "fft_order",
     "filter_frequency",
     "freqspace_radius",
     "round_half_away",
@@ -60,22 +61,28 @@ def freqspace_radius(
     return torch.sqrt(u.unsqueeze(0) ** 2 + v.unsqueeze(1) ** 2)
 
 
-def filter_frequency(x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
-    """Filter the last two dimensions of ``x`` by a centred, real and even frequency ``response``.
-
-    Computes MATLAB's ``real(ifft2(ifftshift(response .* fftshift(fft2(x)))))``. A real even
-    response (a radial CSF on the ``freqspace`` grid) keeps a real image real, so pairs of planes
-    share one complex transform (:func:`ivif.ops.spectral.complex_filter`); a response without
-    that symmetry is rejected.
-    """
-    height, width = x.shape[-2:]
-    if response.shape != (height, width):
-        raise ValueError(f"response {tuple(response.shape)} does not match data {height}×{width}")
+def fft_order(response: torch.Tensor) -> torch.Tensor:
+    """A centred, real and even frequency ``response`` (a radial CSF on the ``freqspace`` grid)
+    in ``fft2`` order (``ifftshift``), checked to be symmetric under frequency negation: such a
+    response keeps a real image real, so pairs of planes can share one complex transform."""
     shifted = torch.fft.ifftshift(response, dim=(-2, -1))
     mirrored = torch.roll(shifted.flip(-2, -1), shifts=(1, 1), dims=(-2, -1))
     if not torch.equal(shifted, mirrored):
         raise ValueError("filter_frequency needs a response symmetric under frequency negation")
-    (filtered,) = complex_filter(x.reshape(-1, height, width), [shifted])
+    return shifted
+
+
+def filter_frequency(x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
+    """Filter the last two dimensions of ``x`` by a centred, real and even frequency ``response``.
+
+    Computes MATLAB's ``real(ifft2(ifftshift(response .* fftshift(fft2(x)))))`` (see
+    :func:`fft_order`; the planes go through :func:`ivif.ops.spectral.complex_filter`); a
+    response without that symmetry is rejected.
+    """
+    height, width = x.shape[-2:]
+    if response.shape != (height, width):
+        raise ValueError(f"response {tuple(response.shape)} does not match data {height}×{width}")
+    (filtered,) = complex_filter(x.reshape(-1, height, width), [fft_order(response)])
     return filtered.reshape(x.shape)
 
 

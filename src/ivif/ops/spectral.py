@@ -21,13 +21,20 @@ Three facts keep it cheap:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
 from ivif.ops.filters import Border, check_image, pad
 
-__all__ = ["complex_filter", "fast_fft_length", "filter_bank_fft", "filter_separable_fft"]
+__all__ = [
+    "complex_filter",
+    "fast_fft_length",
+    "filter_bank_fft",
+    "filter_packed",
+    "filter_separable_fft",
+    "packed_spectrum",
+]
 
 
 def fast_fft_length(n: int) -> int:
@@ -43,30 +50,67 @@ def fast_fft_length(n: int) -> int:
         m += 1
 
 
+def packed_spectrum(x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Spectra of real planes ``(N, H, W)``, two per complex plane: ``fft2(x_k + i·x_{k+h})``
+    with ``h = ceil(N/2)`` (an odd last plane is paired with zeros), zero-padded to ``size``.
+
+    :func:`filter_packed` filters them by real filters; one spectrum serves several filters.
+    """
+    half = (x.shape[0] + 1) // 2
+    first, second = x[:half], x[half:]
+    if second.shape[0] < half:
+        second = torch.cat((second, torch.zeros_like(first[:1])))
+    return torch.fft.fft2(torch.complex(first, second), s=size)
+
+
+def filter_packed(
+    spectrum: torch.Tensor,
+    planes: int,
+    responses: Sequence[torch.Tensor],
+    *,
+    crop: tuple[int, int] | None = None,
+    stride: int = 1,
+    reuse: bool = False,
+) -> torch.Tensor:
+    """Filter the ``planes`` real planes packed in ``spectrum`` (:func:`packed_spectrum`) by
+    each of R frequency responses -> real ``(R, planes, h, w)``.
+
+    Each response is a ``(L_h, L_w)`` spectrum in ``fft2`` order that must describe a *real*
+    filter (Hermitian-symmetric), so the real and imaginary parts of every inverse transform
+    are the two packed planes filtered (circularly, on the transform grid). Rows and columns
+    ``0, s, 2s, …`` below ``crop`` (default: the whole grid) are kept, copied once straight from
+    the inverse transforms. ``reuse=True`` leaves ``spectrum`` intact (else it is overwritten).
+    """
+    half = spectrum.shape[0]
+    rows, cols = spectrum.shape[-2:] if crop is None else crop
+    keep = (slice(None), slice(0, rows, stride), slice(0, cols, stride))
+    shape = (len(responses), planes, len(range(0, rows, stride)), len(range(0, cols, stride)))
+    out = torch.empty(shape, dtype=spectrum.real.dtype)
+    for k, response in enumerate(responses):
+        in_place = not reuse and k == len(responses) - 1
+        filtered = torch.fft.ifft2(spectrum.mul_(response) if in_place else spectrum * response)
+        out[k, :half] = filtered.real[keep]
+        out[k, half:] = filtered.imag[: planes - half][keep]
+    return out
+
+
 def complex_filter(
     x: torch.Tensor,
-    responses: Sequence[torch.Tensor | Callable[[torch.Tensor], torch.Tensor]],
+    responses: Sequence[torch.Tensor],
     size: tuple[int, int] | None = None,
-) -> list[torch.Tensor]:
-    """Filter real planes ``(N, H, W)`` by several frequency responses sharing one transform.
+    *,
+    crop: tuple[int, int] | None = None,
+    stride: int = 1,
+) -> torch.Tensor:
+    """Filter real planes ``(N, H, W)`` by several frequency responses sharing one transform:
+    :func:`filter_packed` of :func:`packed_spectrum`, ``(R, N, h, w)``.
 
-    Each response is a ``(L_h, L_w)`` spectrum (in ``fft2`` order, for transforms of ``size``,
-    default ``(H, W)``; the planes are zero-padded to it) that must describe a *real* filter,
-    i.e. be Hermitian-symmetric. Planes are packed in pairs as real and imaginary parts of one
-    complex plane, so ``N`` real planes cost ``ceil(N/2)`` complex transforms each way. Returns
-    one real ``(N, L_h, L_w)`` tensor per response (circular filtering on the padded grid).
+    Planes are packed in pairs as real and imaginary parts of one complex plane, so ``N`` real
+    planes cost ``ceil(N/2)`` complex transforms each way; the responses (for transforms of
+    ``size``, default ``(H, W)``) must describe real filters.
     """
-    n = x.shape[0]
-    half = (n + 1) // 2
-    first, second = x[:half], x[half:]
-    if second.shape[0] < half:  # an odd count: the last plane is paired with zeros
-        second = torch.cat((second, torch.zeros_like(first[:1])))
-    spectrum = torch.fft.fft2(torch.complex(first, second), s=size)
-    outputs = []
-    for response in responses:
-        filtered = torch.fft.ifft2(spectrum * response)
-        outputs.append(torch.cat((filtered.real, filtered.imag[: n - half])))
-    return outputs
+    spectrum = packed_spectrum(x, size)
+    return filter_packed(spectrum, x.shape[0], responses, crop=crop, stride=stride)
 
 
 def _correlation_spectrum(kernel: torch.Tensor, length: int) -> torch.Tensor:
@@ -125,6 +169,8 @@ def filter_bank_fft(
         * _correlation_spectrum(kernel_x, length_w)
         for kernel_y, kernel_x in kernels
     ]
-    filtered = complex_filter(xp.reshape(b * c, h, w), responses, (length_h, length_w))
-    out = torch.stack(filtered)[..., : h - ky + 1 : stride, : w - kx + 1 : stride]
+    crop = (h - ky + 1, w - kx + 1)
+    out = complex_filter(
+        xp.reshape(b * c, h, w), responses, (length_h, length_w), crop=crop, stride=stride
+    )
     return out.reshape(len(kernels), b, c, *out.shape[-2:])
