@@ -137,8 +137,9 @@ def fusion_memory(method_name: str, options: dict) -> dict[str, float]:
 def fresh_process_memory(method_name: str, options: dict, threads: int) -> dict[str, float]:
     """:func:`fusion_memory` in a new interpreter, plus the resident size of ``import ivif``."""
     code = (
-        "import json, sys, torch; sys.path.insert(0, {bench!r}); import method_speed as b;"
-        "torch.set_num_threads({threads}); imported = b._status_mib('VmRSS');"
+        "import json, sys, torch, ivif; imported = [l for l in open('/proc/self/status')"
+        " if l.startswith('VmRSS:')][0].split()[1]; imported = int(imported) / 1024;"
+        "sys.path.insert(0, {bench!r}); import method_speed as b; torch.set_num_threads({threads});"
         "print(json.dumps({{'import_rss_mib': round(imported, 1),"
         " **b.fusion_memory({method!r}, {options!r})}}))"
     ).format(bench=str(ROOT / "benchmarks"), threads=threads, method=method_name, options=options)

@@ -135,13 +135,13 @@ class CPFusion(FusionMethod):
         levels = self.levels_for(*ir.shape[-2:])
         # Gray planes go through the studio matrix as RGB with equal channels (§1), as the
         # official code does; in float32 that is not always 219·v + 16 to the last bit.
-        ir_y = luma(ir.to(_WORK), "studio")
-        vi_y = luma(vi.to(_WORK), "studio")
-        fused = self.fuse_luminance(ir_y, vi_y, levels).luminance
+        pair = torch.cat([luma(ir.to(_WORK), "studio"), luma(vi.to(_WORK), "studio")], dim=1)
+        o = self.options
+        fused = _fuse_pair(pair, levels, o.variant, o.strategy, o.attention).luminance
         # Replacing Y and converting back (§7) adds (Yf - Yvi) / 219 to each of R, G, B: the Y
         # column of the inverse BT.601 matrix is (1, 1, 1) / 219 since gray maps to Cb = Cr = 128.
         scale, _ = _studio_gray_luma()
-        return vi + fused.sub_(vi_y).mul_(1 / scale).to(vi.dtype)
+        return vi + fused.sub_(pair[:, 1:]).mul_(1 / scale).to(vi.dtype)
 
     def levels_for(self, height: int, width: int) -> int:
         """Pyramid levels used for an image: the ``levels`` option, lowered for images whose
@@ -203,8 +203,15 @@ def fuse_luminance(
         raise ValueError(
             f"expected two (1, 1, H, W) planes, got {tuple(ir_y.shape)} and {tuple(vi_y.shape)}"
         )
-    size = (ir_y.shape[-2], ir_y.shape[-1])
     pair = torch.cat([ir_y, vi_y], dim=1).to(_WORK)
+    return _fuse_pair(pair, levels, variant, strategy, attention)
+
+
+def _fuse_pair(
+    pair: torch.Tensor, levels: int, variant: str, strategy: str, attention: str
+) -> CPFusionResult:
+    """:func:`fuse_luminance` on the (IR, VI) planes stacked as ``(1, 2, H, W)`` float32."""
+    size = (pair.shape[-2], pair.shape[-1])
     up_kernel = expand_kernel()
     gaussians, details = laplacian_pyramid(
         pair, levels, adaptive_kernels(levels), up_kernel, accumulate=_ACCUMULATE
