@@ -6,9 +6,14 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-from ivif.evaluation._common import gradient_components, safe_ratio, split_cached
+from ivif.evaluation._common import (
+    gradient_components,
+    integer_gradients,
+    magnitude,
+    safe_ratio,
+    split_cached,
+)
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
@@ -45,9 +50,10 @@ HALF_PI = math.pi / 2
 def average_gradient(inputs: MetricInputs) -> float:
     """The numerator sums all M·N pixels, the denominator is (M−1)(N−1) (§2.1)."""
     h, w = inputs.size
-    gy, gx = torch.gradient(inputs.f, dim=(-2, -1))
-    magnitude = torch.sqrt((gx * gx + gy * gy) / 2.0)
-    return float((magnitude.sum(dim=(-2, -1)) / ((h - 1) * (w - 1))).mean())
+    # Halves of 8-bit differences: float32 holds them, their squares and sums exactly.
+    gy, gx = torch.gradient(inputs.planes_u8[2].to(torch.float32), dim=(-2, -1))
+    strength = (gx * gx).add_(gy * gy).div_(2.0).to(torch.float64).sqrt_()
+    return float((strength.sum(dim=(-2, -1)) / ((h - 1) * (w - 1))).mean())
 
 
 @register(
@@ -126,8 +132,7 @@ def spatial_frequency_tang2022(inputs: MetricInputs) -> float:
 )
 def edge_intensity(inputs: MetricInputs) -> float:
     """§2.3."""
-    gx, gy = gradient_components(inputs.f, "replicate")
-    return float(torch.sqrt(gx * gx + gy * gy).mean())
+    return float(magnitude(*integer_gradients(inputs.planes_u8[2], "replicate")).mean())
 
 
 # --- Qabf (Xydeas & Petrović 2000) -------------------------------------------------------------
@@ -155,25 +160,19 @@ def _qabf_edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _strength_orientation(sx: torch.Tensor, sy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``g = sqrt(Sx² + Sy²)`` and ``α = atan(Sy/Sx)`` (π/2 where ``Sx == 0``) in float64."""
-    g = (sx * sx).add_(sy * sy).to(torch.float64).sqrt_()
+    g = magnitude(sx, sy)
     quotient = sy.to(torch.float64).div_(sx)
     return g, quotient.nan_to_num_(nan=math.inf, neginf=math.inf).atan_()
 
 
 def _qabf_edges_u8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_qabf_edges` of uint8 planes, with the Sobel responses formed separably in float32.
+    """:func:`_qabf_edges` of 8-bit planes, from the exact float32 Sobel components.
 
-    Every response is an integer of magnitude at most 4·255 and ``Sx² + Sy²`` stays below 2^24,
-    so float32 holds each exactly and the result equals the conv2 one bit for bit:
-    ``Sx = s(j−1) − s(j+1)`` with ``s`` the [1 2 1] column smoothing, ``Sy = t(i+1) − t(i−1)``
-    with ``t`` the [1 2 1] row smoothing (conv2 flips the kernels), zero outside the image.
+    conv2 flips the kernels: ``Sy`` is the correlation ``gy`` and ``Sx`` is ``−gx`` (where
+    ``gx`` is 0 the sign of that zero does not matter: ``Sy/±0`` gives π/2 either way).
     """
-    padded = F.pad(x.to(torch.float32), (1, 1, 1, 1))
-    s = padded[..., :-2, :] + padded[..., 2:, :]
-    s.add_(padded[..., 1:-1, :], alpha=2.0)
-    t = padded[..., :, :-2] + padded[..., :, 2:]
-    t.add_(padded[..., :, 1:-1], alpha=2.0)
-    return _strength_orientation(s[..., :-2] - s[..., 2:], t[..., 2:, :] - t[..., :-2, :])
+    gx, gy = integer_gradients(x, "zeros")
+    return _strength_orientation(gx.neg_(), gy)
 
 
 def _sigmoid_(x: torch.Tensor, top: float, slope: float, centre: float) -> torch.Tensor:

@@ -146,7 +146,10 @@ def prepare_inputs(
     channels = 1 if fused.ndim == 2 else 3
     by_role = {"ir": ir, "vi": vi}
     a, b = (by_role[role] for role in spec.sources)
-    planes = torch.from_numpy(np.stack([_planes(image, channels) for image in (a, b, fused)]))
+    # One contiguous (3, C, H, W) block: colour planes are stored apart, not interleaved.
+    planes = torch.from_numpy(
+        np.ascontiguousarray(np.stack([_planes(image, channels) for image in (a, b, fused)]))
+    )
     source_values = None
     if cache is not None:
         digest = hashlib.blake2b(planes[:2].numpy().tobytes(), digest_size=16).hexdigest()

@@ -11,7 +11,8 @@ import torch
 
 from ivif.evaluation._common import (
     correlate,
-    gradient_components,
+    integer_gradients,
+    magnitude,
     safe_ratio,
     split_cached,
     stretch_levels,
@@ -274,8 +275,7 @@ def _qcv_csf(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
 def qcv_saliency(images: torch.Tensor) -> torch.Tensor:
     """Qcv's block saliency λ = Σ_block g^5 of ``normalize1``-d source planes (Sobel magnitude,
     zero borders; §2.10)."""
-    gx, gy = gradient_components(images, "zeros")
-    strength = torch.sqrt(gx * gx + gy * gy)
+    strength = magnitude(*integer_gradients(images, "zeros"))
     square = strength * strength
     return block_sum(square.mul_(square).mul_(strength), QCV_BLOCK)  # Σ g^5 per block
 
