@@ -220,7 +220,6 @@ def _fuse_pair(
     for k, detail in enumerate(details):  # fused in place: each level is freed once fused
         weights = _replication_counts(detail, k, size)
         details[k] = fuse_detail_level(_attend(detail, weights, attention), k, size)
-    del detail
 
     # Levels that reach the output: all finer ones (official) or only the coarsest (legacy).
     used = range(levels) if variant == "official" else [levels]
