@@ -191,5 +191,6 @@ def from_tensor(x: torch.Tensor, rounding: Literal["round", "truncate"] = "round
     """``(1, C, H, W)`` tensor on ``[0, 1]`` to a ``uint8`` ``H×W`` (C = 1) or ``H×W×3`` array."""
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] not in (1, 3):
         raise ValueError(f"expected a (1, 1|3, H, W) tensor, got {tuple(x.shape)}")
-    array = to_uint8(x[0], rounding).permute(1, 2, 0).cpu().numpy()
-    return array[..., 0] if array.shape[2] == 1 else np.ascontiguousarray(array)
+    # Interleave the channels while still float (a byte-strided copy of the result is slower).
+    array = to_uint8(x[0].permute(1, 2, 0).contiguous(), rounding).cpu().numpy()
+    return array[..., 0] if array.shape[2] == 1 else array

@@ -249,13 +249,16 @@ def _weighted_mean(x: torch.Tensor, weights) -> torch.Tensor:
     """Mean of the replicated full-resolution map of each channel, ``(B, C, 1, 1)``, accumulated
     in float64 and rounded to ``x``'s dtype."""
     if weights is None:  # in bands of rows: widening them one by one stays in cache
-        total = sum(
-            band.sum(dim=(-2, -1), keepdim=True, dtype=_ACCUMULATE) for band in x.split(64, -2)
-        )
+        total = sum(band.sum(dim=(-2, -1), keepdim=True, dtype=_ACCUMULATE) for band in _bands(x))
         return total.div_(x.shape[-2] * x.shape[-1]).to(x.dtype)
     rows, cols = (w.to(_ACCUMULATE) for w in weights)
     total = torch.einsum("h,bchw,w->bc", rows, x.to(_ACCUMULATE), cols) / (rows.sum() * cols.sum())
     return total[..., None, None].to(x.dtype)
+
+
+def _bands(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Row bands of ``x`` of about 2^18 samples (2 MiB in float64): cache-sized, and few."""
+    return x.split(max(1, (1 << 18) // (x[..., 0, :].numel())), dim=-2)
 
 
 def _attend(detail: torch.Tensor, weights, attention: str) -> torch.Tensor:
@@ -377,7 +380,7 @@ def _second_moments(level: torch.Tensor, weights) -> torch.Tensor:
     level's replicated full-resolution map, from float64 sums of x and x·xᵀ."""
     if weights is None:  # full resolution: widen in bands of rows, one matrix product each
         wide = {"dtype": _ACCUMULATE, "memory_format": torch.contiguous_format}
-        bands = [band.to(**wide).view(2, -1) for band in level[0].split(64, -2)]
+        bands = [band.to(**wide).view(2, -1) for band in _bands(level[0])]
         weighted = bands
         total = float(level.shape[-2] * level.shape[-1])
     else:
