@@ -29,9 +29,12 @@ __all__ = [
 
 
 #: From this many taps on, float64 correlations go through the FFT; shorter kernels are applied
-#: directly, one plane at a time (a plane's working set stays in cache). Measured on 640×480
-#: float64 planes, the two cost about the same at 15 taps.
+#: directly. Measured on 640×480 float64 planes, the two cost about the same at 15 taps.
 FFT_MIN_TAPS = 15
+#: Direct filtering works on groups of planes of about this many samples: a full-size plane
+#: alone (its working set stays in cache), small planes (coarse scales) many at a time, so that
+#: each tap is one operation over the group rather than one per plane.
+DIRECT_GROUP_SAMPLES = 2**18
 
 
 def correlate(
@@ -52,10 +55,11 @@ def correlate(
     if taps >= FFT_MIN_TAPS and x.dtype == torch.float64:
         out = filter_separable_fft(flat, kernel_y, kernel_x, border, stride=stride)
     else:
+        group = max(1, DIRECT_GROUP_SAMPLES // (h * w))
         out = torch.cat(
             [
-                filter_separable(plane, kernel_y, kernel_x, border, stride=stride)
-                for plane in flat.split(1)
+                filter_separable(planes, kernel_y, kernel_x, border, stride=stride)
+                for planes in flat.split(group)
             ]
         )
     return out.reshape(*x.shape[:-2], *out.shape[-2:])

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -162,6 +163,13 @@ def _normalised(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
     return split_cached(inputs, "normalize1", stretch_levels, "u8")
 
 
+@functools.lru_cache(maxsize=8)
+def _csf_response(csf, height: int, width: int) -> torch.Tensor:
+    """``csf(height, width)`` in ``fft2`` order (kept: every image of a benchmark has the same
+    size)."""
+    return fft_order(csf(height, width, like=torch.empty(0, dtype=torch.float64)))
+
+
 def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``normalize1``-d sources ``(2, C, H, W)`` and fused planes ``(C, H, W)`` filtered by
     ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does (the sources'
@@ -171,7 +179,7 @@ def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor
     computed once (:func:`ivif.ops.spectral.packed_spectrum`) and serve both.
     """
     height, width = inputs.size
-    response = fft_order(csf(height, width, like=inputs.planes))
+    response = _csf_response(csf, height, width)
 
     def spectrum(x: torch.Tensor) -> torch.Tensor:
         return packed_spectrum(x.reshape(-1, height, width))
