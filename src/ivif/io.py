@@ -177,20 +177,27 @@ def to_tensor(image: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Te
     return tensor.to(dtype).div_(scale)
 
 
-def to_uint8(x: torch.Tensor, rounding: Literal["round", "truncate"] = "round") -> torch.Tensor:
-    """Clamp ``[0, 1]`` values and quantise to uint8 by rounding (half up) or truncation."""
+def to_uint8(
+    x: torch.Tensor,
+    rounding: Literal["round", "truncate"] = "round",
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Clamp ``[0, 1]`` values and quantise to uint8 by rounding (half up) or truncation;
+    ``out`` (a uint8 tensor of ``x``'s shape, any layout) receives the result."""
     if rounding not in ("round", "truncate"):
         raise ValueError(f"rounding must be 'round' or 'truncate', got {rounding!r}")
     scaled = x.clamp(0.0, 1.0).mul_(255.0)
     if rounding == "round":
         scaled.add_(0.5)  # the conversion truncates, which is floor for these non-negative values
-    return scaled.to(torch.uint8)
+    return scaled.to(torch.uint8) if out is None else out.copy_(scaled)
 
 
 def from_tensor(x: torch.Tensor, rounding: Literal["round", "truncate"] = "round") -> np.ndarray:
     """``(1, C, H, W)`` tensor on ``[0, 1]`` to a ``uint8`` ``H×W`` (C = 1) or ``H×W×3`` array."""
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] not in (1, 3):
         raise ValueError(f"expected a (1, 1|3, H, W) tensor, got {tuple(x.shape)}")
-    # Interleave the channels while still float (a byte-strided copy of the result is slower).
-    array = to_uint8(x[0].permute(1, 2, 0).contiguous(), rounding).cpu().numpy()
-    return array[..., 0] if array.shape[2] == 1 else array
+    # Quantise straight into an H×W×C array (one pass; a byte-strided copy afterwards is slow).
+    channels, height, width = x.shape[1:]
+    array = torch.empty(height, width, channels, dtype=torch.uint8)
+    to_uint8(x[0].cpu(), rounding, out=array.permute(2, 0, 1))
+    return array.numpy()[..., 0] if channels == 1 else array.numpy()
