@@ -10,11 +10,12 @@ each for ivif (``--threads`` torch threads, default 2) and for the straightforwa
 ``benchmarks/metrics_plain_port.py`` (numpy/scipy as they come). Images are decoded once; the
 timed call is the array-level API, once from scratch and once with a warm
 :class:`~ivif.evaluation.SourceCache` (a further fused image of the same pair). Reports the median, min and max of ``--repeats`` runs after a
-warm-up, plus ivif's per-metric time (each metric evaluated alone, input preparation included),
-and checks that both implementations agree before timing.
+warm-up, plus ivif's per-metric time (each metric evaluated alone, input preparation included)
+and where the time of one full call goes (preparation, then each metric in order), and checks
+that both implementations agree before timing.
 
-Run on an otherwise idle machine (pause training jobs with ``kill -STOP``), from the repository
-root:
+Run on an otherwise idle machine (pause training jobs, e.g. through a wrapper that stops them
+for the duration), from the repository root:
 
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \\
         .venv/bin/python benchmarks/metrics_speed.py
@@ -43,6 +44,8 @@ import metrics_plain_port as plain  # noqa: E402
 
 from ivif.api import fuse  # noqa: E402
 from ivif.evaluation import SourceCache, evaluate_arrays, get_convention  # noqa: E402
+from ivif.evaluation.inputs import prepare_inputs  # noqa: E402
+from ivif.evaluation.registry import metric_entry  # noqa: E402
 from ivif.io import read_image  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -74,6 +77,22 @@ def timed(fn, repeats: int) -> dict[str, float]:
     return {"median_ms": statistics.median(runs), "min_ms": min(runs), "max_ms": max(runs)}
 
 
+def breakdown(ir, vi, fused, names: list[str], convention: str, repeats: int) -> dict:
+    """Median time of each step of one full call: input preparation, then each metric in the
+    set's order (a metric that first needs a shared intermediate pays for it)."""
+    runs: dict[str, list[float]] = {"prepare": [], **{name: [] for name in names}}
+    for _ in range(repeats + 1):  # the first run is a warm-up
+        start = time.perf_counter()
+        inputs = prepare_inputs(ir, vi, fused, convention)
+        runs["prepare"].append((time.perf_counter() - start) * 1e3)
+        with torch.inference_mode():
+            for name in names:
+                start = time.perf_counter()
+                metric_entry(name, convention).compute(inputs)
+                runs[name].append((time.perf_counter() - start) * 1e3)
+    return {step: statistics.median(times[1:]) for step, times in runs.items()}
+
+
 def agreement(ours: dict[str, float], theirs: dict[str, float]) -> float:
     """Largest relative difference over the metrics both computed."""
     return max(abs(ours[k] - theirs[k]) / max(abs(theirs[k]), 1e-12) for k in ours)
@@ -97,7 +116,7 @@ def main() -> int:
         if difference > 1e-6:
             raise SystemExit(f"{convention}: ivif and the plain port differ by {difference:.2e}")
         per_metric = {
-            name: timed(lambda n=name, c=convention: evaluate_arrays(ir, vi, fused, [n], c), 5)
+            name: timed(lambda n=name, c=convention: evaluate_arrays(ir, vi, fused, [n], c), 9)
             for name in names
         }
         cache = SourceCache()
@@ -115,6 +134,7 @@ def main() -> int:
             ),
             "plain_port": timed(lambda f=plain_fn: f(ir, vi, fused), args.plain_repeats),
             "ivif_per_metric_ms": per_metric,
+            "ivif_in_set_ms": breakdown(ir, vi, fused, names, convention, args.repeats),
             "max_relative_difference": difference,
         }
         ivif_ms = results[convention]["ivif"]["median_ms"]
@@ -167,6 +187,15 @@ def markdown(report: dict) -> str:
     lines += ["", "ivif per metric (evaluated alone, input preparation included), median ms:", ""]
     for convention, r in report["results"].items():
         cells = ", ".join(f"{k} {v['median_ms']:.1f}" for k, v in r["ivif_per_metric_ms"].items())
+        lines.append(f"- {convention}: {cells}")
+    lines += [
+        "",
+        "Where one full call's time goes (median ms per step; a metric that first needs an "
+        "intermediate shared with later ones pays for it):",
+        "",
+    ]
+    for convention, r in report["results"].items():
+        cells = ", ".join(f"{k} {v:.1f}" for k, v in r["ivif_in_set_ms"].items())
         lines.append(f"- {convention}: {cells}")
     return "\n".join(lines) + "\n"
 
