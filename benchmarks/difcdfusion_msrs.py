@@ -11,7 +11,8 @@ and ``.md``. ``--import-rows CSV`` copies baseline rows that another run (e.g.
 ``benchmarks/hclfuse_msrs.py``, same fusion call and metrics) already computed, with ``dCbCr``
 left empty; the colour figure of a method is the mean over the rows that have it.
 ``--reverse`` starts from the last pair, so a second process can share the work (each re-reads
-the CSV before every pair). ``--fused-dir runs/full_protocol/fused/msrs`` also writes the fused images (and seconds per
+the CSV before every pair); ``--stride K`` orders the pairs every K-th first, so that a run
+stopped early still covers the set evenly. ``--fused-dir runs/full_protocol/fused/msrs`` also writes the fused images (and seconds per
 pair) where ``ivif bench msrs/test -o runs/full_protocol`` looks for them.
 
     .venv/bin/python benchmarks/difcdfusion_msrs.py --methods average laplacian difcdfusion
@@ -64,10 +65,13 @@ def run(
     weights: str,
     fused_dir: Path | None,
     reverse: bool = False,
+    stride: int = 1,
 ) -> None:
     pairs = load_pairs(MSRS)
     picks = np.unique(np.linspace(0, len(pairs) - 1, min(count, len(pairs))).round())
-    chosen = [pairs[int(i)] for i in picks]
+    picked = [pairs[int(i)] for i in picks]
+    # every stride-th pair first, so that an unfinished run still covers the set evenly
+    chosen = [pair for offset in range(stride) for pair in picked[offset::stride]]
     if reverse:
         chosen.reverse()
     options = {"difcdfusion": {"weights": weights}} if weights else {}
@@ -202,6 +206,9 @@ def main() -> None:
         help="last pair first: a second process fills the same CSV from the other end",
     )
     parser.add_argument(
+        "--stride", type=int, default=1, help="order: every K-th pair first, then the next …"
+    )
+    parser.add_argument(
         "--fused-dir",
         type=Path,
         help="also save the fused images as FUSED_DIR/<method>/<pair>.png (ivif bench layout, "
@@ -212,7 +219,15 @@ def main() -> None:
     if args.import_rows:
         import_rows(args.import_rows, args.out)
     if not args.summary:
-        run(args.methods, args.pairs, args.out, args.weights, args.fused_dir, args.reverse)
+        run(
+            args.methods,
+            args.pairs,
+            args.out,
+            args.weights,
+            args.fused_dir,
+            args.reverse,
+            max(1, args.stride),
+        )
     summarise(args.out)
 
 
