@@ -14,9 +14,10 @@ from ivif.methods import create_method
 from ivif.methods.hclfuse import CONFIGS, HCLFuseNet, ModelConfig, load_model
 from ivif.methods.hclfuse.config import TrainConfig
 from ivif.methods.hclfuse.physics import PhysicsGuidance, guidance_weights
-from ivif.methods.hclfuse.training import HCLFuseTask, loop_config, pad_to_multiple
+from ivif.methods.hclfuse.training import HCLFuseTask, loop_config
 from ivif.nn import UNetConfig, save_weights
 from ivif.ops import histogram_sinkhorn, ot_align
+from ivif.ops.tiling import pad_to_multiple
 from ivif.train import train
 
 TINY = ModelConfig(

@@ -20,7 +20,7 @@ from ivif.ops.pyramid import (
     reduce,
 )
 from ivif.ops.spectral import filter_separable_fft
-from ivif.ops.tiling import tile_starts, tile_weights, tiled_apply
+from ivif.ops.tiling import pad_to_multiple, tile_starts, tile_weights, tiled_apply
 from ivif.ops.transport import histogram_sinkhorn, ot_align
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "max_levels",
     "ot_align",
     "pad",
+    "pad_to_multiple",
     "reduce",
     "sobel",
     "tile_starts",

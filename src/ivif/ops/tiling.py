@@ -1,4 +1,5 @@
-"""Overlapping tiles for models too large (or too global) to run on a whole image at once.
+"""Padding to a model's size multiple, and overlapping tiles for models too large (or too global)
+to run on a whole image at once.
 
 Tiles of ``tile × tile`` pixels share at least ``overlap`` pixels with their neighbours; their
 outputs are blended with weights that ramp linearly from each tile's border (never zero, so
@@ -10,8 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["tile_starts", "tile_weights", "tiled_apply"]
+__all__ = ["pad_to_multiple", "tile_starts", "tile_weights", "tiled_apply"]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad right/bottom to a multiple (reflect where the image is large enough, else replicate)."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

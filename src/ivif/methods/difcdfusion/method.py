@@ -16,9 +16,8 @@ from ivif.methods.base import FusionMethod, option, register
 from ivif.methods.difcdfusion.extractor import DiffusionExtractor
 from ivif.methods.difcdfusion.head import FusionNet
 from ivif.methods.difcdfusion.training import load_extractor, model_config_of
-from ivif.methods.hclfuse.training import pad_to_multiple
 from ivif.nn import load_weights
-from ivif.ops.tiling import tiled_apply
+from ivif.ops.tiling import pad_to_multiple, tiled_apply
 
 __all__ = ["DifCDFusion", "DifCDFusionOptions", "load_model", "shipped_prefix", "weight_files"]
 

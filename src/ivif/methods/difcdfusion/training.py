@@ -33,8 +33,8 @@ from ivif.methods.difcdfusion.extractor import (
 )
 from ivif.methods.difcdfusion.head import FusionNet
 from ivif.methods.difcdfusion.losses import FusionLoss, color_loss
-from ivif.methods.hclfuse.training import pad_to_multiple
 from ivif.nn import NoiseSchedule, TimestepUNet, load_weights, read_config, save_weights
+from ivif.ops.tiling import pad_to_multiple
 from ivif.train import LoopConfig, TrainResult, train
 
 __all__ = [

@@ -14,8 +14,8 @@ from ivif.errors import InputError
 from ivif.methods.base import FusionMethod, option, register
 from ivif.methods.hclfuse.config import ModelConfig, PhysicsConfig
 from ivif.methods.hclfuse.model import HCLFuseNet
-from ivif.methods.hclfuse.training import pad_to_multiple
 from ivif.nn import load_weights, read_config
+from ivif.ops.tiling import pad_to_multiple, tiled_apply
 
 __all__ = ["HCLFuse", "HCLFuseOptions", "load_model", "shipped_weights"]
 
@@ -103,7 +103,12 @@ class HCLFuse(FusionMethod):
         h, w = ir.shape[-2:]
         if not tile or max(h, w) <= tile:
             return self._fuse_padded(model, ir, vi, generator)
-        return self._fuse_tiled(model, ir, vi, generator, tile)
+        return tiled_apply(
+            lambda ir_part, vi_part: self._fuse_padded(model, ir_part, vi_part, generator),
+            (ir, vi),
+            tile,
+            self.tile_overlap,
+        )
 
     def _fuse_padded(self, model, ir, vi, generator):
         h, w = ir.shape[-2:]
@@ -117,37 +122,3 @@ class HCLFuse(FusionMethod):
             self.physics(model),
         )
         return fused[..., :h, :w]
-
-    def _fuse_tiled(self, model, ir, vi, generator, tile):
-        """Overlapping tiles blended with weights that ramp down over the overlap."""
-        h, w = ir.shape[-2:]
-        overlap = self.tile_overlap
-        out = torch.zeros_like(ir)
-        total = torch.zeros_like(ir)
-        for top in _starts(h, tile, overlap):
-            for left in _starts(w, tile, overlap):
-                window = (..., slice(top, top + tile), slice(left, left + tile))
-                fused = self._fuse_padded(model, ir[window], vi[window], generator)
-                weight = _ramp(fused.shape[-2:], overlap).to(fused)
-                out[window] += weight * fused
-                total[window] += weight
-        return out / total
-
-
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins covering ``length`` with at least ``overlap`` shared pixels."""
-    if length <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    return [*starts, length - tile]
-
-
-def _ramp(size: tuple[int, int], overlap: int) -> torch.Tensor:
-    """Weights rising linearly from the tile border over ``overlap`` pixels (never zero)."""
-
-    def axis(n: int) -> torch.Tensor:
-        i = torch.arange(n, dtype=torch.float32)
-        return ((torch.minimum(i, n - 1 - i) + 1) / (overlap + 1)).clamp(max=1.0)
-
-    return torch.outer(axis(size[0]), axis(size[1]))[None, None]

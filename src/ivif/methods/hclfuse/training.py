@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ivif.data import PatchSampler, load_gray_pair, load_pairs
@@ -23,12 +22,12 @@ from ivif.methods.hclfuse.model import (
 )
 from ivif.nn import load_weights, save_weights
 from ivif.ops import ot_align
+from ivif.ops.tiling import pad_to_multiple
 from ivif.train import LoopConfig
 
 __all__ = [
     "HCLFuseTask",
     "loop_config",
-    "pad_to_multiple",
     "sharpness_metrics",
     "train_config_from",
 ]
@@ -36,16 +35,6 @@ __all__ = [
 
 #: Metrics logged at each validation (``ivif.evaluate`` names).
 VALIDATION_METRICS = ("EN", "SD", "SF", "AG", "VIF", "Qabf")
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad right/bottom to a multiple (reflect where the image is large enough, else replicate)."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if not (ph or pw):
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def sharpness_metrics(fused: np.ndarray) -> dict[str, float]:
