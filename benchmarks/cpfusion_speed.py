@@ -6,10 +6,10 @@ encoding) for both variants at 640×480 (MSRS) and 1280×1024 (LLVIP), median of
 3 warm-up runs, 2 torch threads; then resident memory in a fresh process fusing one 1280×1024
 pair (after ``import ivif``, with the images loaded, and the peak during the fusion).
 
-Run on a quiet machine, from the repository root (extra arguments go to ``method_speed``):
+Run on a quiet machine (training jobs paused), from the repository root (extra arguments go to ``method_speed``):
 
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \\
-        /work/notes/quiet.sh .venv/bin/python benchmarks/cpfusion_speed.py
+        .venv/bin/python benchmarks/cpfusion_speed.py
 
 Writes ``benchmarks/results/cpfusion_speed.json`` and ``.md``.
 """
