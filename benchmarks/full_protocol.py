@@ -76,7 +76,12 @@ def main() -> int:
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- Commit: `{commit}`{' (with uncommitted changes under src/)' if dirty else ''}",
-        f"- Machine: {env['machine']}; torch {env['torch']}, {env['threads']} threads; {env['malloc']}",
+        f"- Machine: {env['machine']}; torch {env['torch']}, torch threads: {env['threads']}; "
+        f"{env['malloc']}",
+        "- Seconds per pair are wall-clock times of the fusion call inside the benchmark, which "
+        "fuses cached results method by method, possibly in separate runs on a machine shared with "
+        "other jobs: they show the order of magnitude. Quiet-machine medians are in "
+        "`benchmarks/results/*_speed.md`.",
         f"- Command: `{' '.join(shlex.quote(a) for a in sys.argv)}`",
         f"- Methods: {', '.join(config.methods)}; metrics convention `{config.convention}` on gray "
         "(the fused image's gray against the gray sources).",
