@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ivif.methods.hclfuse.config import ModelConfig, PhysicsConfig
-from ivif.methods.hclfuse.physics import PhysicsGuidance
+from ivif.methods.hclfuse.physics import PhysicsGuidance, sobel_magnitude
 from ivif.nn import NoiseSchedule, TimestepUNet, ddim_sample
-from ivif.ops import sobel
 
 __all__ = ["EncoderOutput", "FusionDecoder", "HCLFuseNet", "VariationalBottleneckEncoder"]
 
@@ -223,22 +222,24 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * torch.mean(1.0 + logvar - mu * mu - logvar.exp())
 
 
-def gradient_magnitude(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Sobel magnitude with zero padding, as in the fusion loss; ``eps`` inside the root."""
-    gx, gy = sobel(x, "zeros")
-    return torch.sqrt(gx * gx + gy * gy + eps)
+def _gradient_terms(
+    fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``|∇F|`` and its target ``max(|∇X|, |∇Y|)``: Sobel magnitudes with zero padding and
+    ``eps`` inside the root, as in the fusion loss (spec §5.1)."""
+
+    def magnitude(x: torch.Tensor) -> torch.Tensor:
+        return sobel_magnitude(x, eps, border="zeros")
+
+    return magnitude(fused), torch.maximum(magnitude(ir), magnitude(vi))
 
 
 def fusion_loss(
     fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor, sobel_eps: float = 1e-8
 ) -> torch.Tensor:
     """``MSE(F, X′) + MSE(F, Y) + MSE(|∇F|, max(|∇X′|, |∇Y|))`` (spec §5.1)."""
-    target = torch.maximum(gradient_magnitude(ir, sobel_eps), gradient_magnitude(vi, sobel_eps))
-    return (
-        F.mse_loss(fused, ir)
-        + F.mse_loss(fused, vi)
-        + F.mse_loss(gradient_magnitude(fused, sobel_eps), target)
-    )
+    gradient, target = _gradient_terms(fused, ir, vi, sobel_eps)
+    return F.mse_loss(fused, ir) + F.mse_loss(fused, vi) + F.mse_loss(gradient, target)
 
 
 def max_fusion_loss(
@@ -251,10 +252,8 @@ def max_fusion_loss(
     """``L1(F, max(X, Y)) + w·L1(|∇F|, max(|∇X|, |∇Y|))``: the element-wise-maximum intensity
     and gradient loss common in IVIF (e.g. SeAFusion); a deviation from the official loss
     (docs/methods/hclfuse.md)."""
-    target = torch.maximum(gradient_magnitude(ir, sobel_eps), gradient_magnitude(vi, sobel_eps))
-    return F.l1_loss(fused, torch.maximum(ir, vi)) + gradient_weight * F.l1_loss(
-        gradient_magnitude(fused, sobel_eps), target
-    )
+    gradient, target = _gradient_terms(fused, ir, vi, sobel_eps)
+    return F.l1_loss(fused, torch.maximum(ir, vi)) + gradient_weight * F.l1_loss(gradient, target)
 
 
 def training_losses(

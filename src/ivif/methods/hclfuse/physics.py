@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ivif.methods.hclfuse.config import PhysicsConfig
-from ivif.ops import filter2d, sobel
+from ivif.ops import Border, filter2d, sobel
 
 __all__ = ["PhysicsGuidance", "guidance_weights", "laplacian", "sobel_magnitude"]
 
@@ -35,9 +35,12 @@ def laplacian(x: torch.Tensor) -> torch.Tensor:
     return filter2d(x, _LAPLACIAN, "replicate")
 
 
-def sobel_magnitude(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``sqrt(g_x² + g_y² + eps)`` of the 3×3 Sobel derivatives, replicate border, per channel."""
-    gx, gy = sobel(x, "replicate")
+def sobel_magnitude(
+    x: torch.Tensor, eps: float = 1e-6, border: Border = "replicate"
+) -> torch.Tensor:
+    """``sqrt(g_x² + g_y² + eps)`` of the 3×3 Sobel derivatives, per channel (the guidance uses
+    a replicate border, the fusion loss zeros)."""
+    gx, gy = sobel(x, border)
     return torch.sqrt(gx * gx + gy * gy + eps)
 
 
