@@ -343,6 +343,27 @@ def test_init_weights_and_max_loss_task(shared_dir, tmp_path, tiny_weights):
     assert torch.isfinite(task.losses(torch.Generator().manual_seed(0))["total"])
 
 
+def test_full_resolution_skip_starts_as_the_model_without_it(tiny_weights, tmp_path):
+    """The added skip is a zero-initialised residual: weights saved without it load (only its
+    own tensors stay fresh), the output is unchanged, and its last conv receives gradients."""
+    from ivif.nn import load_matching_weights
+
+    with_skip = HCLFuseNet(dataclasses.replace(TINY, full_resolution_skip=True))
+    fresh = load_matching_weights(with_skip, tiny_weights)
+    assert fresh and all(name.startswith("decoder.full_resolution.") for name in fresh)
+    ir, vi = torch.rand(1, 1, 48, 64), torch.rand(1, 1, 48, 64)
+    with torch.inference_mode():
+        expected = load_model(tiny_weights).fuse(ir, vi, 2, torch.Generator().manual_seed(1))
+        got = with_skip.fuse(ir, vi, 2, torch.Generator().manual_seed(1))
+    assert got.shape == (1, 1, 48, 64) and torch.equal(got, expected)
+    with_skip.fuse(ir, vi, 2, torch.Generator().manual_seed(1)).square().mean().backward()
+    assert with_skip.decoder.full_resolution.body[-1].weight.grad.abs().sum() > 0
+    path = tmp_path / "skip.safetensors"
+    save_weights(with_skip, path, {"model": with_skip.config.to_dict()})
+    with pytest.raises(ValueError, match="full_resolution"):
+        load_matching_weights(HCLFuseNet(TINY), path)
+
+
 def test_identical_seeds_give_identical_outputs(tiny_weights):
     rng = np.random.default_rng(0)
     ir = rng.integers(0, 256, (37, 53), dtype=np.uint8)

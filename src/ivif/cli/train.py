@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,12 @@ def _train_hclfuse(args: argparse.Namespace) -> TrainResult:
     except (TypeError, ValueError) as exc:
         raise InputError(f"--config: {exc}") from None
     task = HCLFuseTask(model_config, train_config, args.data, args.val)
+    if task.fresh_parameters:
+        print(
+            f"init_weights lacks {len(task.fresh_parameters)} tensors; they start from their "
+            f"initialisation: {', '.join(task.fresh_parameters)}",
+            file=sys.stderr,
+        )
     run_dir = Path(args.run_dir or "runs/hclfuse")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(task.describe({}), indent=2) + "\n")

@@ -2,6 +2,7 @@
 schedule, DDIM sampler, timestep UNet, EMA and safetensors checkpoints."""
 
 from ivif.nn.checkpoint import (
+    load_matching_weights,
     load_training_state,
     load_weights,
     read_config,
@@ -21,6 +22,7 @@ __all__ = [
     "ddim_sample",
     "ddim_step",
     "ddim_timesteps",
+    "load_matching_weights",
     "load_training_state",
     "load_weights",
     "noise_level_embedding",

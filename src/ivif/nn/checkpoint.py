@@ -18,6 +18,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 __all__ = [
+    "load_matching_weights",
     "load_training_state",
     "load_weights",
     "read_config",
@@ -61,6 +62,18 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     state = load_file(str(path))
     model.load_state_dict(state, strict=strict)
     return model
+
+
+def load_matching_weights(model: nn.Module, path: str | os.PathLike) -> list[str]:
+    """Start ``model`` from the weights in ``path`` when ``model`` has gained modules since they
+    were saved: every tensor in the file must exist in ``model`` with its shape. Returns the
+    names ``model`` has that the file lacks (they keep their initialisation)."""
+    result = model.load_state_dict(load_file(str(path)), strict=False)
+    if result.unexpected_keys:
+        raise ValueError(
+            f"{path}: tensors the model does not have: {', '.join(result.unexpected_keys)}"
+        )
+    return list(result.missing_keys)
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:

@@ -54,6 +54,9 @@ class ModelConfig:
     physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
     #: Inputs are reflect-padded to a multiple of this (official 64).
     pad_multiple: int = 64
+    #: Give the decoder the encoder's full-resolution stem features (a deviation; the official
+    #: decoder's finest skip is at 1/2 resolution, see docs/methods/hclfuse.md).
+    full_resolution_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.stem_kernel % 2 == 0:

@@ -3,7 +3,8 @@
 * :class:`VariationalBottleneckEncoder` (VBE): 5×5 stem, three scales of residual block →
   learnable channel mask M_s → stride-2 conv (features f1, f2, f3), and a sigmoid bottleneck
   giving the posterior q(Z|F) (global statistics as in the code, or per-pixel as in the paper).
-* :class:`FusionDecoder`: expands the denoised latent and adds f3, f2, f1 through skips.
+* :class:`FusionDecoder`: expands the denoised latent and adds f3, f2, f1 through skips (and,
+  optionally, the full-resolution stem features through :class:`FullResolutionSkip`).
 * :class:`HCLFuseNet`: both, plus the conditional timestep UNet and the physics-guided DDIM.
 """
 
@@ -21,7 +22,13 @@ from ivif.methods.hclfuse.config import ModelConfig, PhysicsConfig
 from ivif.methods.hclfuse.physics import PhysicsGuidance, sobel_magnitude
 from ivif.nn import NoiseSchedule, TimestepUNet, ddim_sample
 
-__all__ = ["EncoderOutput", "FusionDecoder", "HCLFuseNet", "VariationalBottleneckEncoder"]
+__all__ = [
+    "EncoderOutput",
+    "FullResolutionSkip",
+    "FusionDecoder",
+    "HCLFuseNet",
+    "VariationalBottleneckEncoder",
+]
 
 
 class ResBlock(nn.Module):
@@ -78,13 +85,15 @@ class EncoderOutput:
     """Skips ``(f1, f2, f3)`` at 1/2, 1/4, 1/8, and the posterior ``N(mu, exp(logvar))``.
 
     ``mu``/``logvar`` are ``(B, 2, 1, 1)`` for the ``statistics`` posterior and
-    ``(B, 2, H/8, W/8)`` for ``spatial``; ``latent_size`` is ``(H/8, W/8)``.
+    ``(B, 2, H/8, W/8)`` for ``spatial``; ``latent_size`` is ``(H/8, W/8)``. ``stem`` is the
+    full-resolution stem output ``(B, C, H, W)``, the extra skip of ``full_resolution_skip``.
     """
 
     features: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     mu: torch.Tensor
     logvar: torch.Tensor
     latent_size: tuple[int, int]
+    stem: torch.Tensor
 
 
 class VariationalBottleneckEncoder(nn.Module):
@@ -109,7 +118,7 @@ class VariationalBottleneckEncoder(nn.Module):
             raise ValueError(
                 f"expected (B, 2, H, W) with H, W multiples of 8, got {tuple(x.shape)}"
             )
-        h = self.stem(x)
+        h = stem = self.stem(x)
         features = []
         for block, mask, down in zip(self.blocks, self.masks, self.downs, strict=True):
             h = down(mask(block(h)))
@@ -123,7 +132,21 @@ class VariationalBottleneckEncoder(nn.Module):
             z_channels = head.shape[1] // 2
             mu = torch.sigmoid(head[:, :z_channels])
             logvar = head[:, z_channels:].clamp(-12.0, 4.0)
-        return EncoderOutput(tuple(features), mu, logvar, tuple(h.shape[-2:]))
+        return EncoderOutput(tuple(features), mu, logvar, tuple(h.shape[-2:]), stem)
+
+
+class FullResolutionSkip(nn.Module):
+    """``h + Conv(LeakyReLU(Conv([h, stem])))`` at full resolution; the last conv starts at zero,
+    so a network gains the skip without changing its output (``full_resolution_skip``)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = _conv_stack([2 * channels, channels, channels])
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, h: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
+        return h + self.body(torch.cat([h, stem], dim=1))
 
 
 class FusionDecoder(nn.Module):
@@ -135,13 +158,16 @@ class FusionDecoder(nn.Module):
         self.expand = _conv_stack([z, c, 2 * c, 4 * c])
         self.blocks = nn.ModuleList(ResBlock(w, w) for w in (4 * c, 4 * c, 2 * c, 2 * c, c, c))
         self.ups = nn.ModuleList([UpBlock(4 * c, 2 * c), UpBlock(2 * c, c), UpBlock(c, c)])
+        self.full_resolution = FullResolutionSkip(c) if config.full_resolution_skip else None
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(), nn.Conv2d(c, 1, 1))
 
-    def forward(self, latent: torch.Tensor, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def forward(self, latent: torch.Tensor, encoded: EncoderOutput) -> torch.Tensor:
         h = self.expand(latent)
-        for stage, skip in enumerate(reversed(features)):
+        for stage, skip in enumerate(reversed(encoded.features)):
             h = self.blocks[2 * stage](h) + skip
             h = self.ups[stage](self.blocks[2 * stage + 1](h))
+        if self.full_resolution is not None:
+            h = self.full_resolution(h, encoded.stem)
         return self.head(h)
 
 
@@ -214,7 +240,7 @@ class HCLFuseNet(nn.Module):
             ir, vi, posterior.latent_size, physics or self.config.physics, self.schedule.num_steps
         )
         latent = self.denoise(condition, guidance, steps or self.config.sampling_steps, generator)
-        return self.decoder(latent, posterior.features)
+        return self.decoder(latent, posterior)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -281,7 +307,7 @@ def training_losses(
         ir_aligned, vi, posterior.latent_size, net.config.physics, net.schedule.num_steps
     )
     latent = net.denoise(z_norm, guidance, chain_steps, generator, chain_grad_steps)
-    fused = net.decoder(latent, posterior.features)
+    fused = net.decoder(latent, posterior)
     return {
         "noise": noise_loss,
         "kl": kl_divergence(posterior.mu, posterior.logvar),

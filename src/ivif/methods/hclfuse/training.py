@@ -20,7 +20,7 @@ from ivif.methods.hclfuse.model import (
     max_fusion_loss,
     training_losses,
 )
-from ivif.nn import load_weights, save_weights
+from ivif.nn import load_matching_weights, save_weights
 from ivif.ops import ot_align
 from ivif.ops.tiling import pad_to_multiple
 from ivif.train import LoopConfig
@@ -89,8 +89,12 @@ class HCLFuseTask:
     ) -> None:
         torch.manual_seed(train_config.seed)  # the initial weights
         self.model = HCLFuseNet(model_config)
-        if train_config.init_weights:
-            load_weights(self.model, train_config.init_weights)
+        #: Parameters ``init_weights`` did not hold (modules added since), kept at initialisation.
+        self.fresh_parameters = (
+            load_matching_weights(self.model, train_config.init_weights)
+            if train_config.init_weights
+            else []
+        )
         self.model_config = model_config
         self.train_config = train_config
         self.sampler = PatchSampler(
