@@ -115,11 +115,14 @@ class FusionMethod(abc.ABC):
         return ycbcr_to_rgb(torch.cat([fused_y, ycbcr[:, 1:]], dim=1)).clamp(0.0, 1.0)
 
     def prepare_ir(self, ir: torch.Tensor) -> torch.Tensor:
-        """Reduce the infrared image to one channel (colour-mapped files via :attr:`ir_luma`)."""
-        if ir.shape[1] == 1:
-            return ir
+        """Reduce the infrared image to one channel: identical channels to one, colour-mapped
+        files through :meth:`infrared_to_gray`."""
         collapsed = _collapse_gray(ir)
-        return collapsed if collapsed.shape[1] == 1 else rgb_to_gray(ir, self.ir_luma)
+        return collapsed if collapsed.shape[1] == 1 else self.infrared_to_gray(ir)
+
+    def infrared_to_gray(self, ir: torch.Tensor) -> torch.Tensor:
+        """A colour-mapped ``(1, 3, H, W)`` infrared image to one channel (:attr:`ir_luma`)."""
+        return rgb_to_gray(ir, self.ir_luma)
 
     @abc.abstractmethod
     def fuse_planes(

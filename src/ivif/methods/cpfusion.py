@@ -113,18 +113,14 @@ class CPFusion(FusionMethod):
         super().__init__(**options)
         self.rounding = self.options.rounding
 
-    def prepare_ir(self, ir: torch.Tensor) -> torch.Tensor:
-        """A 3-channel infrared image through scikit-image's BT.709 luma in float64, rounded to
-        float32, as the official loader does (§1); identical channels come out unchanged.
+    def infrared_to_gray(self, ir: torch.Tensor) -> torch.Tensor:
+        """scikit-image's BT.709 luma in float64, rounded to float32, as the official loader
+        does (§1).
 
         The official loader weights the exact ``u8 / 255`` values; when ``ir`` holds such values
         (rounded to float32 by :func:`ivif.io.to_tensor`) they are recovered first, so the result
         is bit-identical to it.
         """
-        if ir.shape[1] == 1 or (
-            torch.equal(ir[:, 0], ir[:, 1]) and torch.equal(ir[:, 0], ir[:, 2])
-        ):
-            return ir[:, :1]
         exact = ir.to(torch.float64)
         codes = torch.round(exact * 255)
         if torch.equal((codes / 255).to(ir.dtype), ir):
