@@ -38,6 +38,8 @@ TINY = ModelConfig(
     fusion_channels=8,
     heads=2,
 )
+#: TINY with the source images beside the features (the shipped ``cpu`` behaviour).
+TINY_SKIP = dataclasses.replace(TINY, input_skip=True)
 TINY_TRAIN = dataclasses.replace(
     CONFIGS["cpu"][1],
     ddpm_steps=24,
@@ -86,17 +88,27 @@ def tiny_data(tmp_path_factory, request):
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """Random TINY weights in the shipped layout ``PREFIX-<stage>.safetensors`` (+ JSON)."""
+def _save_tiny(directory, model_config: ModelConfig) -> str:
+    """Random weights of ``model_config`` in the shipped layout ``PREFIX-<stage>.safetensors``."""
     torch.manual_seed(0)
-    extractor, fusion = DiffusionExtractor(TINY), FusionNet(TINY)
-    prefix = tmp_path_factory.mktemp("weights") / "tiny"
-    config = {"model": TINY.to_dict()}
+    extractor, fusion = DiffusionExtractor(model_config), FusionNet(model_config)
+    prefix = directory / "tiny"
+    config = {"model": model_config.to_dict()}
     save_weights(extractor.ir_unet, f"{prefix}-ddpm-ir.safetensors", config)
     save_weights(extractor.vi_unet, f"{prefix}-ddpm-vi.safetensors", config)
     save_weights(fusion, f"{prefix}-fusion.safetensors", config)
     return str(prefix)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """Random TINY weights in the shipped layout ``PREFIX-<stage>.safetensors`` (+ JSON)."""
+    return _save_tiny(tmp_path_factory.mktemp("weights"), TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_skip_weights(tmp_path_factory):
+    return _save_tiny(tmp_path_factory.mktemp("skip_weights"), TINY_SKIP)
 
 
 @pytest.mark.parametrize("size", [(32, 48), (40, 24)])
@@ -282,7 +294,9 @@ def test_tiling_covers_and_blends():
     torch.testing.assert_close(tiled_apply(lambda a: a * 2, (x,), 32, 8), x * 2)
 
 
-def test_method_pads_tiles_and_handles_gray(tiny_weights):
+@pytest.mark.parametrize("skip", [False, True])
+def test_method_pads_tiles_and_handles_gray(skip, tiny_weights, tiny_skip_weights):
+    tiny_weights = tiny_skip_weights if skip else tiny_weights
     method = create_method("difcdfusion", weights=tiny_weights)
     ir, vi = torch.rand(1, 1, 37, 51), torch.rand(1, 3, 37, 51)
     fused = method.fuse(ir, vi, torch.Generator().manual_seed(3))
@@ -320,7 +334,7 @@ def test_training_stage_lowers_loss_and_resumes_bit_identically(
     def task():
         if stage == "fusion":
             return FusionTask(
-                TINY,
+                TINY_SKIP,
                 TINY_TRAIN,
                 tiny_data,
                 tiny_data,
@@ -431,3 +445,37 @@ def test_fusion_init_schemes():
         fusion.reset_parameters("xavier")
     with pytest.raises(ValueError, match="fusion_init"):
         dataclasses.replace(TINY_TRAIN, fusion_init="xavier")
+
+
+def test_input_skip_feeds_the_images_to_the_projection():
+    """``input_skip``: the projection sees ``[F, 2x − 1]`` per modality (the infrared image
+    replicated to 3 channels), the images change the output, and the gradient reaches their
+    projection weights; without the images the network refuses to run."""
+    assert CONFIGS["cpu"][0].input_skip and not CONFIGS["official"][0].input_skip
+    assert CONFIGS["cpu"][0].fusion_channels == 32  # spec §9.2
+    torch.manual_seed(0)
+    fusion = FusionNet(TINY_SKIP).train()
+    assert fusion.project.in_channels == TINY.feature_channels + 3
+    features = torch.randn(2, 8, 16, 16), torch.randn(2, 8, 16, 16)
+    ir, vi = torch.rand(2, 1, 16, 16), torch.rand(2, 3, 16, 16)
+    seen = []
+    handle = fusion.project.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    fused = fusion(*features, ir, vi)
+    handle.remove()
+    assert fused.shape == (2, 3, 16, 16)
+    expected_ir = torch.cat([features[0], (2 * ir.double() - 1).expand(-1, 3, -1, -1).float()], 1)
+    expected_vi = torch.cat([features[1], (2 * vi.double() - 1).float()], 1)
+    torch.testing.assert_close(seen[0], expected_ir)  # query_modality "ir": IR projected first
+    torch.testing.assert_close(seen[1], expected_vi)
+    color_loss(fused, vi).backward()
+    assert float(fusion.project.weight.grad[:, -3:].abs().sum()) > 0
+    fusion.eval()
+    with torch.no_grad():
+        assert not torch.equal(fusion(*features, ir, vi), fusion(*features, ir, vi.flip(1)))
+    with pytest.raises(ValueError, match="source images"):
+        fusion(*features)
+    with pytest.raises(ValueError, match="does not match"):
+        fusion(*features, ir, vi[..., :8])
+    # The official network (no skip) is unchanged: features straight into C = 128.
+    official = CONFIGS["official"][0]
+    assert official.projection_inputs == official.feature_channels == 128

@@ -4,7 +4,7 @@ Section numbers refer to the clean-room spec ``difcdfusion.md``. :class:`ModelCo
 two diffusion feature extractors and the fusion network; :class:`TrainConfig` the three training
 stages (``ddpm-ir``, ``ddpm-vi``, ``fusion``). The decisions of spec §9.4 are named fields:
 ``query_modality``, ``share_diffusion_weights``, ``color_loss_grad``, ``diff_input_range``,
-``t_feat``, ``symmetric_cdaf`` and ``perceptual``.
+``t_feat``, ``symmetric_cdaf`` and ``perceptual``; ``input_skip`` is ours (docs/methods).
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ class ModelConfig:
     query_modality: QueryModality = "ir"
     #: False: the code's single chain D → C₁ → C₂ (§3.5); True: the figure's two streams.
     symmetric_cdaf: bool = False
+    #: True (ours): each modality's image (as 3 channels, in the denoisers' input range) is
+    #: concatenated to its feature map before the projection to C; False: features only (spec).
+    input_skip: bool = False
 
     def __post_init__(self) -> None:
         for name, unet in (("ir_unet", self.ir_unet), ("vi_unet", self.vi_unet)):
@@ -99,6 +102,11 @@ class ModelConfig:
     @property
     def feature_channels(self) -> int:
         return self.vi_unet.channels * self.vi_unet.channel_mult[0]
+
+    @property
+    def projection_inputs(self) -> int:
+        """Channels entering the projection to C: the features, plus 3 with ``input_skip``."""
+        return self.feature_channels + (3 if self.input_skip else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,8 +186,9 @@ CONFIGS: dict[str, tuple[ModelConfig, TrainConfig]] = {
         ModelConfig(
             ir_unet=_sr3_unet(1, 16, (1, 2, 2, 4), 1, 8, 0.0),
             vi_unet=_sr3_unet(3, 16, (1, 2, 2, 4), 1, 8, 0.0),
-            fusion_channels=16,
+            fusion_channels=32,
             heads=2,
+            input_skip=True,
         ),
         TrainConfig(
             ddpm_steps=2000,

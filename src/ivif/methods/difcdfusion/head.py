@@ -8,6 +8,7 @@ from torch import nn
 
 from ivif.methods.difcdfusion.cdaf import CommonDifferentialFusion
 from ivif.methods.difcdfusion.config import ModelConfig
+from ivif.methods.difcdfusion.extractor import diffusion_input
 
 __all__ = ["FusionNet", "HeadResBlock", "ReconstructionHead", "UpScale"]
 
@@ -56,14 +57,19 @@ class ReconstructionHead(nn.Module):
 
 class FusionNet(nn.Module):
     """Diffusion features ``(F_I, F_V)`` → RGB image (B, 3, H, W) on [0, 1] (unclamped in
-    training mode, clamped in eval mode)."""
+    training mode, clamped in eval mode).
+
+    With ``config.input_skip`` the source images ``ir`` (B, 1|3, H, W) and ``vi`` (B, 3, H, W)
+    on [0, 1] are required too: each, as 3 channels in the denoisers' input range, is
+    concatenated to its own feature map before the shared projection to C.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         c = config.fusion_channels
-        features = config.feature_channels
-        self.project = nn.Conv2d(features, c, 1) if features != c else nn.Identity()
+        inputs = config.projection_inputs
+        self.project = nn.Conv2d(inputs, c, 1) if inputs != c else nn.Identity()
         self.cdaf = CommonDifferentialFusion(
             c, config.heads, config.mlp_ratio, config.symmetric_cdaf
         )
@@ -87,7 +93,25 @@ class FusionNet(nn.Module):
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, ir_features: torch.Tensor, vi_features: torch.Tensor) -> torch.Tensor:
+    def _with_image(self, features: torch.Tensor, image: torch.Tensor | None) -> torch.Tensor:
+        if image is None:
+            raise ValueError("input_skip: the fusion network needs the source images too")
+        if image.dim() != 4 or image.shape[1] not in (1, 3):
+            raise ValueError(f"expected a (B, 1|3, H, W) image, got {tuple(image.shape)}")
+        if image.shape[0] != features.shape[0] or image.shape[-2:] != features.shape[-2:]:
+            raise ValueError(
+                f"image {tuple(image.shape)} does not match features {tuple(features.shape)}"
+            )
+        image = diffusion_input(image.expand(-1, 3, -1, -1), self.config.diff_input_range)
+        return torch.cat([features, image.to(features)], dim=1)
+
+    def forward(
+        self,
+        ir_features: torch.Tensor,
+        vi_features: torch.Tensor,
+        ir: torch.Tensor | None = None,
+        vi: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if ir_features.shape != vi_features.shape or ir_features.dim() != 4:
             raise ValueError(
                 f"feature maps differ: {tuple(ir_features.shape)} vs {tuple(vi_features.shape)}"
@@ -95,6 +119,8 @@ class FusionNet(nn.Module):
         if ir_features.shape[-2] % 2 or ir_features.shape[-1] % 2:
             raise ValueError(f"feature maps need even sides, got {tuple(ir_features.shape[-2:])}")
         a, b = ir_features, vi_features
+        if self.config.input_skip:
+            a, b = self._with_image(a, ir), self._with_image(b, vi)
         if self.config.query_modality == "vis":
             a, b = b, a
         common, difference = self.cdaf(self.project(a), self.project(b))

@@ -117,15 +117,13 @@ class DifCDFusion(FusionMethod):
         def run(ir_part: torch.Tensor, vi_part: torch.Tensor) -> torch.Tensor:
             h, w = ir_part.shape[-2:]
             multiple = extractor.config.pad_multiple
+            ir_part = pad_to_multiple(ir_part, multiple)
+            vi_part = pad_to_multiple(vi_part, multiple)
             with torch.inference_mode():
                 features = extractor(
-                    pad_to_multiple(ir_part, multiple),
-                    pad_to_multiple(vi_part, multiple),
-                    generator,
-                    t,
-                    self.options.share_diffusion_weights or None,
+                    ir_part, vi_part, generator, t, self.options.share_diffusion_weights or None
                 )
-                return fusion(*features)[..., :h, :w]
+                return fusion(*features, ir_part, vi_part)[..., :h, :w]
 
         tile = self.options.tile
         if tile and max(ir.shape[-2:]) > tile:

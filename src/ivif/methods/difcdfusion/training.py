@@ -244,7 +244,7 @@ class FusionTask:
         ir, vi = batch[:, :1], batch[:, 1:4]
         with torch.no_grad():
             ir_features, vi_features = self.extractor(ir, vi, generator)
-        return self.loss(self.model(ir_features, vi_features), vi, ir)
+        return self.loss(self.model(ir_features, vi_features, ir, vi), vi, ir)
 
     def fuse(
         self, model: nn.Module, ir: torch.Tensor, vi: torch.Tensor, generator: torch.Generator
@@ -252,10 +252,8 @@ class FusionTask:
         """Pad to the model's multiple, extract, fuse, crop back."""
         h, w = ir.shape[-2:]
         multiple = self.model_config.pad_multiple
-        features = self.extractor(
-            pad_to_multiple(ir, multiple), pad_to_multiple(vi, multiple), generator
-        )
-        return model(*features)[..., :h, :w]
+        ir, vi = pad_to_multiple(ir, multiple), pad_to_multiple(vi, multiple)
+        return model(*self.extractor(ir, vi, generator), ir, vi)[..., :h, :w]
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         """Mean loss terms (``score`` = total) and chroma error in 8-bit levels."""
