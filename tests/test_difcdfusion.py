@@ -38,8 +38,8 @@ TINY = ModelConfig(
     fusion_channels=8,
     heads=2,
 )
-#: TINY with the source images beside the features (the shipped ``cpu`` behaviour).
-TINY_SKIP = dataclasses.replace(TINY, input_skip=True)
+#: TINY with the source images in the head (the shipped ``cpu`` behaviour).
+TINY_SKIP = dataclasses.replace(TINY, input_skip="head")
 TINY_TRAIN = dataclasses.replace(
     CONFIGS["cpu"][1],
     ddpm_steps=24,
@@ -447,28 +447,33 @@ def test_fusion_init_schemes():
         dataclasses.replace(TINY_TRAIN, fusion_init="xavier")
 
 
-def test_input_skip_feeds_the_images_to_the_projection():
-    """``input_skip``: the projection sees ``[F, 2x − 1]`` per modality (the infrared image
-    replicated to 3 channels), the images change the output, and the gradient reaches their
-    projection weights; without the images the network refuses to run."""
-    assert CONFIGS["cpu"][0].input_skip and not CONFIGS["official"][0].input_skip
-    assert CONFIGS["cpu"][0].fusion_channels == 32  # spec §9.2
+@pytest.mark.parametrize("skip", ["projection", "head"])
+def test_input_skip_feeds_the_images_to_the_fusion_network(skip):
+    """``input_skip``: the images, as ``2x − 1``, enter the projection (``[F, image]`` per
+    modality, the infrared image replicated to 3 channels) or the head's C/2→C/4 ResBlock
+    (``[pooled map, ir, vi]``); they change the output and the gradient reaches their weights;
+    without them the network refuses to run."""
     torch.manual_seed(0)
-    fusion = FusionNet(TINY_SKIP).train()
-    assert fusion.project.in_channels == TINY.feature_channels + 3
+    fusion = FusionNet(dataclasses.replace(TINY, input_skip=skip)).train()
+    layer = fusion.project if skip == "projection" else fusion.head.reduce.conv1
+    extra = TINY.fusion_channels // 2 if skip == "head" else TINY.feature_channels
+    assert layer.in_channels == extra + (3 if skip == "projection" else 4)
     features = torch.randn(2, 8, 16, 16), torch.randn(2, 8, 16, 16)
     ir, vi = torch.rand(2, 1, 16, 16), torch.rand(2, 3, 16, 16)
     seen = []
-    handle = fusion.project.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    handle = layer.register_forward_hook(lambda m, args, out: seen.append(args[0]))
     fused = fusion(*features, ir, vi)
     handle.remove()
     assert fused.shape == (2, 3, 16, 16)
-    expected_ir = torch.cat([features[0], (2 * ir.double() - 1).expand(-1, 3, -1, -1).float()], 1)
-    expected_vi = torch.cat([features[1], (2 * vi.double() - 1).float()], 1)
-    torch.testing.assert_close(seen[0], expected_ir)  # query_modality "ir": IR projected first
-    torch.testing.assert_close(seen[1], expected_vi)
+    ir64, vi64 = 2 * ir.double() - 1, 2 * vi.double() - 1
+    if skip == "projection":  # query_modality "ir": the infrared side is projected first
+        torch.testing.assert_close(seen[0][:, 8:], ir64.expand(-1, 3, -1, -1).float())
+        torch.testing.assert_close(seen[1][:, 8:], vi64.float())
+        torch.testing.assert_close(seen[0][:, :8], features[0])
+    else:
+        torch.testing.assert_close(seen[0][:, -4:], torch.cat([ir64, vi64], 1).float())
     color_loss(fused, vi).backward()
-    assert float(fusion.project.weight.grad[:, -3:].abs().sum()) > 0
+    assert float(layer.weight.grad[:, extra:].abs().sum()) > 0
     fusion.eval()
     with torch.no_grad():
         assert not torch.equal(fusion(*features, ir, vi), fusion(*features, ir, vi.flip(1)))
@@ -476,6 +481,14 @@ def test_input_skip_feeds_the_images_to_the_projection():
         fusion(*features)
     with pytest.raises(ValueError, match="does not match"):
         fusion(*features, ir, vi[..., :8])
-    # The official network (no skip) is unchanged: features straight into C = 128.
-    official = CONFIGS["official"][0]
+
+
+def test_input_skip_configs():
+    """The ``cpu`` config feeds the images to the head at C = 32 (spec §9.2); ``official`` keeps
+    the features-only network of the spec."""
+    cpu, official = CONFIGS["cpu"][0], CONFIGS["official"][0]
+    assert cpu.input_skip == "head" and cpu.fusion_channels == 32
+    assert official.input_skip == "none"
     assert official.projection_inputs == official.feature_channels == 128
+    with pytest.raises(ValueError, match="input_skip"):
+        dataclasses.replace(TINY, input_skip="both")

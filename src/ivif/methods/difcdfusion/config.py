@@ -22,6 +22,7 @@ QueryModality = Literal["ir", "vis"]
 InputRange = Literal["-1..1", "0..255"]
 Perceptual = Literal["none", "random", "vgg16"]
 LossSpace = Literal["rgb", "luma"]
+InputSkip = Literal["none", "projection", "head"]
 
 
 def _sr3_unet(
@@ -73,9 +74,11 @@ class ModelConfig:
     query_modality: QueryModality = "ir"
     #: False: the code's single chain D → C₁ → C₂ (§3.5); True: the figure's two streams.
     symmetric_cdaf: bool = False
-    #: True (ours): each modality's image (as 3 channels, in the denoisers' input range) is
-    #: concatenated to its feature map before the projection to C; False: features only (spec).
-    input_skip: bool = False
+    #: Ours: where the source images (in the denoisers' input range) join the fusion network.
+    #: "none": features only (spec); "projection": each image, as 3 channels, beside its own
+    #: feature map before the projection to C; "head": the infrared and visible images
+    #: (1 + 3 channels) beside the head's pooled map, before its last two ResBlocks.
+    input_skip: InputSkip = "none"
 
     def __post_init__(self) -> None:
         for name, unet in (("ir_unet", self.ir_unet), ("vi_unet", self.vi_unet)):
@@ -92,6 +95,10 @@ class ModelConfig:
             raise ValueError(f"query_modality must be 'ir' or 'vis', got {self.query_modality!r}")
         if self.diff_input_range not in ("-1..1", "0..255"):
             raise ValueError(f"unknown diff_input_range {self.diff_input_range!r}")
+        if self.input_skip not in ("none", "projection", "head"):
+            raise ValueError(
+                f"input_skip must be 'none', 'projection' or 'head', got {self.input_skip!r}"
+            )
 
     @property
     def pad_multiple(self) -> int:
@@ -105,8 +112,8 @@ class ModelConfig:
 
     @property
     def projection_inputs(self) -> int:
-        """Channels entering the projection to C: the features, plus 3 with ``input_skip``."""
-        return self.feature_channels + (3 if self.input_skip else 0)
+        """Channels entering the projection to C: the features, plus 3 with ``"projection"``."""
+        return self.feature_channels + (3 if self.input_skip == "projection" else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -188,7 +195,7 @@ CONFIGS: dict[str, tuple[ModelConfig, TrainConfig]] = {
             vi_unet=_sr3_unet(3, 16, (1, 2, 2, 4), 1, 8, 0.0),
             fusion_channels=32,
             heads=2,
-            input_skip=True,
+            input_skip="head",
         ),
         TrainConfig(
             ddpm_steps=2000,

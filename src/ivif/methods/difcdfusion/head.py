@@ -41,17 +41,22 @@ class HeadResBlock(nn.Module):
 
 
 class ReconstructionHead(nn.Module):
-    """Shared ResBlock twice at 2H×2W, max-pool 2×2, ResBlock C/2→C/4, ResBlock C/4→3."""
+    """Shared ResBlock twice at 2H×2W, max-pool 2×2, ResBlock C/2→C/4, ResBlock C/4→3.
 
-    def __init__(self, channels: int) -> None:
+    ``image_channels`` > 0: source images of that many channels are concatenated to the pooled
+    map before the C/2→C/4 ResBlock (``input_skip="head"``)."""
+
+    def __init__(self, channels: int, image_channels: int = 0) -> None:
         super().__init__()
         half, quarter = channels // 2, channels // 4
         self.shared = HeadResBlock(half, half)
-        self.reduce = HeadResBlock(half, quarter)
+        self.reduce = HeadResBlock(half + image_channels, quarter)
         self.out = HeadResBlock(quarter, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
         x = F.max_pool2d(self.shared(self.shared(x)), 2)
+        if images is not None:
+            x = torch.cat([x, images.to(x)], dim=1)
         return self.out(self.reduce(x))
 
 
@@ -59,9 +64,11 @@ class FusionNet(nn.Module):
     """Diffusion features ``(F_I, F_V)`` → RGB image (B, 3, H, W) on [0, 1] (unclamped in
     training mode, clamped in eval mode).
 
-    With ``config.input_skip`` the source images ``ir`` (B, 1|3, H, W) and ``vi`` (B, 3, H, W)
-    on [0, 1] are required too: each, as 3 channels in the denoisers' input range, is
-    concatenated to its own feature map before the shared projection to C.
+    With ``config.input_skip`` other than ``"none"`` the source images ``ir`` (B, 1|3, H, W)
+    and ``vi`` (B, 3, H, W) on [0, 1] are required too, in the denoisers' input range:
+    ``"projection"`` concatenates each (the infrared image as 3 equal channels) to its own
+    feature map before the shared projection to C; ``"head"`` concatenates both (1 + 3
+    channels) to the head's pooled map.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -74,7 +81,7 @@ class FusionNet(nn.Module):
             c, config.heads, config.mlp_ratio, config.symmetric_cdaf
         )
         self.upscale = UpScale(c)
-        self.head = ReconstructionHead(c)
+        self.head = ReconstructionHead(c, 4 if config.input_skip == "head" else 0)
         self.reset_parameters()
 
     def reset_parameters(self, scheme: str = "normal") -> None:
@@ -93,17 +100,24 @@ class FusionNet(nn.Module):
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
 
-    def _with_image(self, features: torch.Tensor, image: torch.Tensor | None) -> torch.Tensor:
-        if image is None:
+    def _sources(
+        self, features: torch.Tensor, ir: torch.Tensor | None, vi: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The infrared (1 channel) and visible (3) images in the denoisers' input range."""
+        if ir is None or vi is None:
             raise ValueError("input_skip: the fusion network needs the source images too")
-        if image.dim() != 4 or image.shape[1] not in (1, 3):
-            raise ValueError(f"expected a (B, 1|3, H, W) image, got {tuple(image.shape)}")
-        if image.shape[0] != features.shape[0] or image.shape[-2:] != features.shape[-2:]:
-            raise ValueError(
-                f"image {tuple(image.shape)} does not match features {tuple(features.shape)}"
-            )
-        image = diffusion_input(image.expand(-1, 3, -1, -1), self.config.diff_input_range)
-        return torch.cat([features, image.to(features)], dim=1)
+        for image, channels in ((ir, (1, 3)), (vi, (3,))):
+            if image.dim() != 4 or image.shape[1] not in channels:
+                raise ValueError(
+                    f"expected (B, 1|3, H, W) and (B, 3, H, W) images, got {tuple(image.shape)}"
+                )
+            if image.shape[0] != features.shape[0] or image.shape[-2:] != features.shape[-2:]:
+                raise ValueError(
+                    f"image {tuple(image.shape)} does not match features {tuple(features.shape)}"
+                )
+        ir = ir.mean(dim=1, keepdim=True) if ir.shape[1] == 3 else ir
+        scale = self.config.diff_input_range
+        return diffusion_input(ir, scale).to(features), diffusion_input(vi, scale).to(features)
 
     def forward(
         self,
@@ -119,10 +133,15 @@ class FusionNet(nn.Module):
         if ir_features.shape[-2] % 2 or ir_features.shape[-1] % 2:
             raise ValueError(f"feature maps need even sides, got {tuple(ir_features.shape[-2:])}")
         a, b = ir_features, vi_features
-        if self.config.input_skip:
-            a, b = self._with_image(a, ir), self._with_image(b, vi)
+        skip, images = self.config.input_skip, None
+        if skip != "none":
+            ir, vi = self._sources(a, ir, vi)
+            if skip == "projection":
+                a, b = torch.cat([a, ir.expand(-1, 3, -1, -1)], 1), torch.cat([b, vi], 1)
+            else:
+                images = torch.cat([ir, vi], 1)
         if self.config.query_modality == "vis":
             a, b = b, a
         common, difference = self.cdaf(self.project(a), self.project(b))
-        fused = self.head(self.upscale(common, difference))
+        fused = self.head(self.upscale(common, difference), images)
         return fused if self.training else fused.clamp(0.0, 1.0)
