@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ __all__ = [
     "gradient_components",
     "integer_gradients",
     "magnitude",
+    "row_blocks",
     "safe_ratio",
     "split_cached",
     "stretch_levels",
@@ -35,6 +37,11 @@ FFT_MIN_TAPS = 15
 #: alone (its working set stays in cache), small planes (coarse scales) many at a time, so that
 #: each tap is one operation over the group rather than one per plane.
 DIRECT_GROUP_SAMPLES = 2**18
+#: Chains of per-pixel operations over full-size planes run block by block: row bands of about
+#: this many samples over all planes, so that their temporaries stay in cache (on 640×480
+#: planes several times faster than whole-plane passes) while each operation still covers
+#: enough samples for torch's intra-op threads.
+BLOCK_SAMPLES = 2**17
 
 
 def correlate(
@@ -63,6 +70,14 @@ def correlate(
             ]
         )
     return out.reshape(*x.shape[:-2], *out.shape[-2:])
+
+
+def row_blocks(shape: torch.Size, samples: int = BLOCK_SAMPLES) -> list[slice]:
+    """Row bands of ``(..., H, W)`` data holding about ``samples`` samples each (at least one
+    row), covering all ``H`` rows in order."""
+    h, w = shape[-2:]
+    rows = max(1, samples // max(1, math.prod(shape[:-2]) * w))
+    return [slice(start, min(start + rows, h)) for start in range(0, h, rows)]
 
 
 def gradient_components(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, torch.Tensor]:

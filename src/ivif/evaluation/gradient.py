@@ -11,6 +11,7 @@ from ivif.evaluation._common import (
     gradient_components,
     integer_gradients,
     magnitude,
+    row_blocks,
     safe_ratio,
     split_cached,
 )
@@ -146,77 +147,80 @@ QABF_CONSTANTS = (0.9994, -15.0, 0.5, 0.9879, -22.0, 0.8)
 
 
 def _qabf_edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Edge strength g and orientation α of each plane, as the toolboxes' Qabf (§2.8 step 1).
-
-    ``Sx = conv2(x, Kx, 'same')``, ``Sy = conv2(x, Ky, 'same')`` with zero padding, summed in
+    """Sobel responses ``(Sx, Sy)`` of each plane as the toolboxes' Qabf forms them (§2.8
+    step 1): ``conv2(x, Kx, 'same')`` and ``conv2(x, Ky, 'same')`` with zero padding, summed in
     MATLAB's order (exact on integer data; on [0, 1] data the order decides which responses are
-    exactly 0). ``g = sqrt(Sx² + Sy²)``; ``α = atan(Sy/Sx)``, and π/2 where ``Sx == 0``: the
-    quotient is ±inf or NaN there, and both become +inf, whose arctangent is π/2.
-    """
+    exactly 0)."""
     sx = conv2_same_ordered(x, _QABF_KERNEL_X.to(x))
     sy = conv2_same_ordered(x, _QABF_KERNEL_Y.to(x))
-    return _strength_orientation(sx, sy)
-
-
-def _strength_orientation(sx: torch.Tensor, sy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``g = sqrt(Sx² + Sy²)`` and ``α = atan(Sy/Sx)`` (π/2 where ``Sx == 0``) in float64."""
-    g = magnitude(sx, sy)
-    quotient = sy.to(torch.float64).div_(sx)
-    return g, quotient.nan_to_num_(nan=math.inf, neginf=math.inf).atan_()
+    return sx, sy
 
 
 def _qabf_edges_u8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_qabf_edges` of 8-bit planes, from the exact float32 Sobel components.
-
-    conv2 flips the kernels: ``Sy`` is the correlation ``gy`` and ``Sx`` is ``−gx`` (where
-    ``gx`` is 0 the sign of that zero does not matter: ``Sy/±0`` gives π/2 either way).
-    """
+    """:func:`_qabf_edges` of 8-bit planes: the exact float32 Sobel components (conv2 flips
+    the kernels, so ``Sx = −gx`` and ``Sy = gy``)."""
     gx, gy = integer_gradients(x, "zeros")
-    return _strength_orientation(gx.neg_(), gy)
-
-
-def _sigmoid_(x: torch.Tensor, top: float, slope: float, centre: float) -> torch.Tensor:
-    """``top / (1 + exp(slope · (x − centre)))`` in place."""
-    denominator = x.sub_(centre).mul_(slope).exp_().add_(1.0)
-    return torch.div(torch.tensor(top, dtype=x.dtype), denominator, out=denominator)
-
-
-def _qabf_preservation(
-    g_x: torch.Tensor, a_x: torch.Tensor, g_f: torch.Tensor, a_f: torch.Tensor
-) -> torch.Tensor:
-    """Q^{XF} per pixel: strength and orientation preservation through the two sigmoids.
-
-    The strength ratio is min/max of the two strengths, except where ``g_X == g_F``: there the
-    toolboxes' code yields ``g_F`` itself, not 1 (§2.8 step 2; 0 when both vanish).
-    """
-    tg, kg, dg, ta, ka, da = QABF_CONSTANTS
-    high = torch.maximum(g_x, g_f).clamp_(min=torch.finfo(g_x.dtype).tiny)
-    ratio = torch.minimum(g_x, g_f).div_(high)
-    ratio = torch.where(g_x == g_f, g_f, ratio)
-    orientation = (a_x - a_f).abs_().div_(HALF_PI).neg_().add_(1.0)
-    q_g = _sigmoid_(ratio, tg, kg, dg)
-    return q_g.mul_(_sigmoid_(orientation, ta, ka, da))
-
-
-def qabf(
-    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
-) -> torch.Tensor:
-    """Q^{AB/F} of each channel from the edges ``(g, α)`` of A and B ``(2, C, H, W)`` and of F
-    ``(C, H, W)`` -> ``(C,)``.
-
-    Σ (Q^{AF} g_A + Q^{BF} g_B) / Σ (g_A + g_B) over all pixels (L = 1). A channel whose sources
-    have no edge at all (every gradient 0) has no weight; its value is 0.
-    """
-    (g_sources, a_sources), (g_fused, a_fused) = sources, fused
-    q = _qabf_preservation(g_sources, a_sources, g_fused, a_fused)
-    num = q.mul_(g_sources).sum(dim=(0, -2, -1))
-    den = g_sources.sum(dim=(0, -2, -1))
-    return safe_ratio(num, den, 0.0)
+    return gx.neg_(), gy
 
 
 def _qabf_edges_unit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Qabf's edges of ``im2double`` data, as the 2022 toolbox passed them."""
     return _qabf_edges(x / 255.0)
+
+
+def _direction(sx: torch.Tensor, sy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A vector ``(u, v)``, ``u ≥ 0``, whose angle ``atan2(v, u)`` is the toolboxes' edge
+    orientation ``α = atan(Sy/Sx)``: ``±(Sx, Sy)``, and ``(0, 1)`` where ``Sx == 0`` (the
+    quotient is ±inf or NaN there, both taken as +inf, so α = π/2)."""
+    sign = sx.sign()
+    return sx.abs(), sy.mul(sign).add_(sign == 0)
+
+
+def _qabf_block(
+    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ Q^{XF}·g_X and Σ g_X over X ∈ {A, B} and the pixels of a block of rows, per channel,
+    from the Sobel responses ``(Sx, Sy)`` of A and B ``(2, C, h, W)`` and of F ``(C, h, W)``.
+
+    Strength ``g = sqrt(Sx² + Sy²)``; its preservation is min/max of the two strengths, except
+    where ``g_X == g_F``: there the toolboxes' code yields ``g_F`` itself, not 1 (§2.8 step 2; 0
+    when both vanish). Orientation preservation is ``1 − |α_X − α_F|/(π/2)``, the angle between
+    the :func:`_direction` vectors being ``atan2(|u×v|, u·v)`` (both products exact in float32
+    for 8-bit data). Each goes through its sigmoid (L = 1).
+    """
+    tg, kg, dg, ta, ka, da = QABF_CONSTANTS
+    g_x, g_f = magnitude(*sources), magnitude(*fused)
+    (u_x, v_x), (u_f, v_f) = _direction(*sources), _direction(*fused)
+    cross = (u_x * v_f).sub_(v_x * u_f).abs_().to(torch.float64)
+    dot = (u_x * u_f).add_(v_x * v_f).to(torch.float64)
+    # ka·(orientation − da) = ka·(1 − da) − ka·angle/(π/2)
+    sigmoid_a = torch.atan2(cross, dot).mul_(-ka / HALF_PI).add_(ka * (1.0 - da))
+    # min/max, with the maximum replaced by 1 where the strengths are equal (ratio = g_F)
+    high = torch.maximum(g_x, g_f)
+    equal = (g_x == g_f).to(high.dtype)
+    ratio = torch.minimum(g_x, g_f).div_(high.add_(equal.mul_(1.0 - high)))
+    denominator = ratio.sub_(dg).mul_(kg).exp_().add_(1.0)
+    denominator.mul_(sigmoid_a.exp_().add_(1.0))
+    q = torch.div(torch.tensor(tg * ta, dtype=torch.float64), denominator, out=denominator)
+    return q.mul_(g_x).sum(dim=(0, -2, -1)), g_x.sum(dim=(0, -2, -1))
+
+
+def qabf(
+    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """Q^{AB/F} of each channel from the Sobel responses ``(Sx, Sy)`` of A and B
+    ``(2, C, H, W)`` and of F ``(C, H, W)`` -> ``(C,)``, computed block by block
+    (:func:`_qabf_block`).
+
+    Σ (Q^{AF} g_A + Q^{BF} g_B) / Σ (g_A + g_B) over all pixels. A channel whose sources
+    have no edge at all (every gradient 0) has no weight; its value is 0.
+    """
+    blocks = [
+        _qabf_block(tuple(s[..., rows, :] for s in sources), tuple(f[..., rows, :] for f in fused))
+        for rows in row_blocks(sources[0].shape)
+    ]
+    num, den = (torch.stack(terms).sum(0) for terms in zip(*blocks, strict=True))
+    return safe_ratio(num, den, 0.0)
 
 
 @register(
