@@ -484,10 +484,10 @@ def test_input_skip_feeds_the_images_to_the_fusion_network(skip):
 
 
 def test_input_skip_configs():
-    """The ``cpu`` config feeds the images to the head at C = 32 (spec §9.2); ``official`` keeps
+    """The ``cpu`` config feeds the images to the head at C = 24; ``official`` keeps
     the features-only network of the spec."""
     cpu, official = CONFIGS["cpu"][0], CONFIGS["official"][0]
-    assert cpu.input_skip == "head" and cpu.fusion_channels == 32
+    assert cpu.input_skip == "head" and cpu.fusion_channels == 24
     assert official.input_skip == "none"
     assert official.projection_inputs == official.feature_channels == 128
     with pytest.raises(ValueError, match="input_skip"):

@@ -193,7 +193,7 @@ CONFIGS: dict[str, tuple[ModelConfig, TrainConfig]] = {
         ModelConfig(
             ir_unet=_sr3_unet(1, 16, (1, 2, 2, 4), 1, 8, 0.0),
             vi_unet=_sr3_unet(3, 16, (1, 2, 2, 4), 1, 8, 0.0),
-            fusion_channels=32,
+            fusion_channels=24,
             heads=2,
             input_skip="head",
         ),
