@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ivif.evaluation._common import correlate
+from ivif.evaluation._common import correlate, row_blocks
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
@@ -33,7 +33,27 @@ def local_moments(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, torch.
     return mean, mean_sq
 
 
-def ssim_maps(
+def _ssim_block(
+    mu_x: torch.Tensor,
+    mean_xx: torch.Tensor,
+    mu_y: torch.Tensor,
+    mean_yy: torch.Tensor,
+    mean_xy: torch.Tensor,
+    c1: float,
+    c2: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums of the SSIM and contrast–structure maps over a block of rows, from the local
+    moments; ``mean_yy`` and ``mean_xy`` are overwritten. Variances are E[x²] − μ²."""
+    sq_x, sq_y = mu_x * mu_x, mu_y * mu_y
+    var_x = mean_xx - sq_x
+    var_y = mean_yy.sub_(sq_y)
+    mu_xy = mu_x * mu_y
+    cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_((var_x + var_y).add_(c2))
+    luminance = mu_xy.mul_(2.0).add_(c1).div_((sq_x + sq_y).add_(c1))
+    return luminance.mul_(cs).sum(dim=(-2, -1)), cs.sum(dim=(-2, -1))
+
+
+def ssim_means(
     x: torch.Tensor,
     y: torch.Tensor,
     c1: float,
@@ -41,30 +61,32 @@ def ssim_maps(
     border: Border,
     x_moments: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """SSIM and contrast–structure maps of ``(..., H, W)`` pairs (Wang et al., IEEE TIP 2004).
+    """Means of the SSIM and contrast–structure maps of ``(..., H, W)`` pairs (Wang et al., IEEE
+    TIP 2004), ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``.
 
     ``x`` and ``y`` broadcast against each other; each distinct plane is filtered once, and
     ``x_moments`` (:func:`local_moments` of ``x``) can be passed in when already known. Local
-    statistics are Gaussian-weighted (11×11, σ = 1.5); variances are E[x²] − μ².
-    Returns ``(ssim_map, cs_map)`` with ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``.
+    statistics are Gaussian-weighted (11×11, σ = 1.5); the maps are formed block by block.
     """
     mu_x, mean_xx = local_moments(x, border) if x_moments is None else x_moments
     mu_y, mean_yy = local_moments(y, border)
     mean_xy = correlate(x * y, _ssim_window(), border=border)
-    var_x = mean_xx - mu_x * mu_x
-    var_y = mean_yy.sub_(mu_y * mu_y)
-    mu_xy = mu_x * mu_y
-    cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_((var_x + var_y).add_(c2))
-    luminance = mu_xy.mul_(2.0).add_(c1).div_((mu_x * mu_x + mu_y * mu_y).add_(c1))
-    return luminance.mul_(cs), cs
+    shape = mean_xy.shape
+    blocks = [
+        _ssim_block(*(t[..., rows, :] for t in (mu_x, mean_xx, mu_y, mean_yy, mean_xy)), c1, c2)
+        for rows in row_blocks(shape)
+    ]
+    pixels = shape[-2] * shape[-1]
+    ssim_sum, cs_sum = (torch.stack(sums).sum(0) for sums in zip(*blocks, strict=True))
+    return ssim_sum / pixels, cs_sum / pixels
 
 
-def _source_ssim_maps(inputs: MetricInputs, c1: float, c2: float, border: Border):
-    """SSIM maps of each source against F, the sources' local moments cached per pair."""
+def _source_ssim(inputs: MetricInputs, c1: float, c2: float, border: Border) -> torch.Tensor:
+    """Mean SSIM of each source against F, the sources' local moments cached per pair."""
     moments = inputs.source_cached(
         ("ssim/moments", border), lambda: local_moments(inputs.sources, border)
     )
-    return ssim_maps(inputs.sources, inputs.f, c1, c2, border, moments)
+    return ssim_means(inputs.sources, inputs.f, c1, c2, border, moments)[0]
 
 
 #: Stabilising constants for 8-bit data (K1 = 0.01, K2 = 0.03, L = 255).
@@ -87,8 +109,7 @@ C2_8BIT = (0.03 * 255.0) ** 2
 )
 def ssim_vifb(inputs: MetricInputs) -> float:
     """§2.12."""
-    ssim_map, _ = _source_ssim_maps(inputs, C1_8BIT, C2_8BIT, "valid")
-    return float(ssim_map.mean(dim=(-2, -1)).sum(0).mean())
+    return float(_source_ssim(inputs, C1_8BIT, C2_8BIT, "valid").sum(0).mean())
 
 
 @register(
@@ -103,8 +124,7 @@ def ssim_vifb(inputs: MetricInputs) -> float:
 )
 def ssim_tang(inputs: MetricInputs) -> float:
     """§3.13 (2023)."""
-    ssim_map, _ = _source_ssim_maps(inputs, 0.01**2, 0.03**2, "replicate")
-    return float(ssim_map.mean(dim=(-2, -1)).mean(0).mean())
+    return float(_source_ssim(inputs, 0.01**2, 0.03**2, "replicate").mean(0).mean())
 
 
 # --- MEF-SSIM (Ma, Zeng & Wang 2015) -------------------------------------------------------------
@@ -264,9 +284,8 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     for scale, weight in enumerate(MS_SSIM_WEIGHTS):
         if scale:
             x, y = downsample_mean2(x), downsample_mean2(y)
-        ssim_map, cs_map = ssim_maps(x, y, C1_8BIT, C2_8BIT, "valid")
-        last = scale == len(MS_SSIM_WEIGHTS) - 1
-        value = (ssim_map if last else cs_map).mean(dim=(-2, -1))
+        ssim, cs = ssim_means(x, y, C1_8BIT, C2_8BIT, "valid")
+        value = ssim if scale == len(MS_SSIM_WEIGHTS) - 1 else cs
         terms.append(value.clamp(min=0.0) ** weight)
     return torch.stack(terms).prod(0)
 

@@ -14,6 +14,7 @@ from ivif.evaluation._common import (
     correlate,
     integer_gradients,
     magnitude,
+    row_blocks,
     safe_ratio,
     split_cached,
     stretch_levels,
@@ -56,11 +57,11 @@ def reference_statistics(
 ) -> tuple[list, torch.Tensor]:
     """What VIF needs from the reference planes ``(N, H, W)`` alone (§3.8).
 
-    Per scale: the (filtered, subsampled) planes, their local means, their variances (clipped
-    at 0), the variances plus eps and where they reach eps (the reference code's flatness test);
-    and the denominator Σ log10(1 + σ_r²/σ_n²), summed over the scales, ``(N,)``, in which
-    variances below eps count as 0. ``saturate_first_scale`` forms the scale-1 square in uint8
-    (capped at 255), as the 2022 toolbox did.
+    Per scale: the (filtered, subsampled) planes, their local means and their variances
+    (clipped at 0); and the denominator Σ log10(1 + σ_r²/σ_n²), summed over the scales, ``(N,)``,
+    in which variances below eps count as 0 (the reference code's flatness test).
+    ``saturate_first_scale`` forms the scale-1 square in uint8 (capped at 255), as the 2022
+    toolbox did.
     """
     levels = []
     den = torch.zeros(reference.shape[0], dtype=torch.float64)
@@ -72,13 +73,37 @@ def reference_statistics(
         moments = torch.stack((ref, ref * ref))
         if saturate_first_scale and scale == 1:
             moments[1].clamp_(max=255.0)
-        mu_ref, ref_sq = correlate(moments, window)
-        var_ref = ref_sq.sub_(mu_ref * mu_ref).clamp_(min=0.0)
-        varies = var_ref >= VIF_EPS
-        levels.append((ref, mu_ref, var_ref, var_ref + VIF_EPS, varies))
-        counted = var_ref * varies
-        den += counted.div_(VIF_NOISE).add_(1.0).log10_().sum(dim=(-2, -1))
+        mu_ref, var_ref = correlate(moments, window)  # var_ref holds E[x²] until made variance
+        for rows in row_blocks(var_ref.shape):
+            variance = var_ref[..., rows, :]
+            variance.sub_(mu_ref[..., rows, :].square()).clamp_(min=0.0)
+            counted = variance * (variance >= VIF_EPS)
+            den += counted.div_(VIF_NOISE).add_(1.0).log10_().sum(dim=(-2, -1))
+        levels.append((ref, mu_ref, var_ref))
     return levels, den
+
+
+def _information(
+    mu_ref: torch.Tensor,
+    var_ref: torch.Tensor,
+    mu_dist: torch.Tensor,
+    dist_sq: torch.Tensor,
+    cross: torch.Tensor,
+) -> torch.Tensor:
+    """Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) over a block, ``(N,)``, from the local statistics of the
+    references (``(N, h, w)``) and of the distorted plane (``(h, w)``); ``dist_sq`` (E[d²]) and
+    ``cross`` (E[r·d]) are overwritten."""
+    var_dist = dist_sq.sub_(mu_dist * mu_dist).clamp_(min=0.0)
+    covariance = cross.sub_(mu_ref * mu_dist)
+    gain = covariance / (var_ref + VIF_EPS)
+    # The reference code's special cases (flat reference: g = 0, s_v² = σ_d²; flat
+    # distorted: g = 0, s_v² = 0; g < 0: g = 0, s_v² = σ_d²; then s_v² ≥ eps) collapse to:
+    # keep g where all three tests pass, else g = 0 and s_v² = σ_d² (< eps when flat).
+    keep = (gain >= 0).logical_and_(var_ref >= VIF_EPS).logical_and_(var_dist >= VIF_EPS)
+    gain.mul_(keep)
+    noise = (var_dist - gain * covariance).clamp_(min=VIF_EPS)
+    information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
+    return information.add_(1.0).log10_().sum(dim=(-2, -1))
 
 
 def vif_numerator(
@@ -88,7 +113,7 @@ def vif_numerator(
     reference statistics ``levels`` (:func:`reference_statistics`) and ``distorted (H, W)``."""
     num = torch.zeros(levels[0][0].shape[0], dtype=torch.float64)
     dist = distorted
-    for scale, (ref, mu_ref, var_ref, var_ref_eps, ref_varies) in enumerate(levels, start=1):
+    for scale, (ref, mu_ref, var_ref) in enumerate(levels, start=1):
         window = _vif_window(scale)
         if scale > 1:
             dist = correlate(dist, window, stride=2)
@@ -97,17 +122,11 @@ def vif_numerator(
             planes[1:].clamp_(max=255.0)
         stats = correlate(planes, window)
         mu_dist, dist_sq, cross = stats[0], stats[1], stats[2:]
-        var_dist = dist_sq.sub_(mu_dist * mu_dist).clamp_(min=0.0)
-        covariance = cross.sub_(mu_ref * mu_dist)
-        gain = covariance / var_ref_eps
-        # The reference code's special cases (flat reference: g = 0, s_v² = σ_d²; flat
-        # distorted: g = 0, s_v² = 0; g < 0: g = 0, s_v² = σ_d²; then s_v² ≥ eps) collapse to:
-        # keep g where all three tests pass, else g = 0 and s_v² = σ_d² (< eps when flat).
-        keep = (gain >= 0).logical_and_(ref_varies).logical_and_(var_dist >= VIF_EPS)
-        gain.mul_(keep)
-        noise = (var_dist - gain * covariance).clamp_(min=VIF_EPS)
-        information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
-        num += information.add_(1.0).log10_().sum(dim=(-2, -1))
+        for rows in row_blocks(cross.shape):
+            block = (..., rows, slice(None))
+            num += _information(
+                mu_ref[block], var_ref[block], mu_dist[block], dist_sq[block], cross[block]
+            )
     return num
 
 
@@ -221,7 +240,7 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
 
 def masked_contrast(filtered: torch.Tensor) -> torch.Tensor:
     """|G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z) of CSF-filtered planes ``(..., H, W)``
-    (§2.9 step 3; zero-padded 31×31 Gaussians).
+    (§2.9 step 3; zero-padded 31×31 Gaussians), block by block.
 
     A neighbourhood that filters to exactly 0 (a constant image) has contrast 0.
     """
@@ -230,25 +249,40 @@ def masked_contrast(filtered: torch.Tensor) -> torch.Tensor:
     planes = filtered.reshape(-1, 1, *filtered.shape[-2:])
     bank = filter_bank_fft(planes, [(narrow, narrow), (wide, wide)], "zeros")
     blurred_narrow, blurred_wide = bank.reshape(2, *filtered.shape)
-    contrast = (safe_ratio(blurred_narrow, blurred_wide, 1.0) - 1.0).abs()
-    square = contrast * contrast
-    return (k * square * contrast) / (h * square + z)  # k·C^3 / (h·C^2 + Z)
+    for rows in row_blocks(filtered.shape):
+        numerator, denominator = blurred_narrow[..., rows, :], blurred_wide[..., rows, :]
+        vanishes = (denominator == 0).to(denominator.dtype)  # there: contrast 0
+        contrast = numerator.div_(denominator.add_(vanishes)).sub_(1.0).abs_()
+        contrast.mul_(vanishes.sub_(1.0).neg_())
+        square = contrast * contrast
+        contrast.mul_(square).mul_(k).div_(square.mul_(h).add_(z))  # k·C^3 / (h·C^2 + Z)
+    return blurred_narrow
+
+
+def _qcb_block(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
+    """Σ over a block of rows of Σ_X λ_X·Q_XF (§2.9 steps 4–5), per channel: preservation
+    min/max of the contrasts (1 where both vanish, as where they are equal), saliency
+    λ_X = C_X² / (C_A² + C_B²) (½ each where both sources have zero contrast)."""
+    low = torch.minimum(c_sources, c_fused)
+    high = torch.maximum(c_sources, c_fused)
+    both_zero = (high == 0).to(high.dtype)
+    preservation = low.add_(both_zero).div_(high.add_(both_zero))
+    saliency_sq = c_sources * c_sources
+    total = saliency_sq.sum(0)
+    no_saliency = (total == 0).to(total.dtype)
+    weights = saliency_sq.add_(no_saliency * 0.5).div_(total.add_(no_saliency))
+    return weights.mul_(preservation).sum(dim=(0, -2, -1))
 
 
 def qcb(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
     """Chen–Blum Q_cb of each channel from the masked contrasts of A and B ``(2, C, H, W)`` and
-    of F ``(C, H, W)`` -> ``(C,)`` (§2.9 steps 4–6).
-
-    Undefined ratios get their limits: equal contrasts preserve fully (Q = 1, including 0/0),
-    and where both sources have zero contrast each gets saliency ½.
-    """
-    low = torch.minimum(c_sources, c_fused)
-    high = torch.maximum(c_sources, c_fused)
-    preservation = torch.where(low == high, 1.0, low / torch.where(high > 0, high, 1.0))
-    saliency_sq = c_sources * c_sources
-    total = saliency_sq.sum(0)
-    weights = torch.where(total > 0, saliency_sq / torch.where(total > 0, total, 1.0), 0.5)
-    return (weights * preservation).sum(0).mean(dim=(-2, -1))
+    of F ``(C, H, W)`` -> ``(C,)``: the mean over pixels of :func:`_qcb_block`'s terms (§2.9
+    step 6)."""
+    total = sum(
+        _qcb_block(c_sources[..., rows, :], c_fused[..., rows, :])
+        for rows in row_blocks(c_sources.shape)
+    )
+    return total / (c_fused.shape[-2] * c_fused.shape[-1])
 
 
 @register(

@@ -57,11 +57,14 @@ def packed_spectrum(x: torch.Tensor, size: tuple[int, int] | None = None) -> tor
 
     :func:`filter_packed` filters them by real filters; one spectrum serves several filters.
     """
-    half = (x.shape[0] + 1) // 2
-    first, second = x[:half], x[half:]
-    if second.shape[0] < half:
-        second = torch.cat((second, torch.zeros_like(first[:1])))
-    return torch.fft.fft2(torch.complex(first, second), s=size)
+    planes = x.shape[0]
+    half = (planes + 1) // 2
+    packed = torch.empty((half, *x.shape[1:]), dtype=x.dtype.to_complex())
+    parts = torch.view_as_real(packed)  # written in place: faster than torch.complex
+    parts[..., 0] = x[:half]
+    parts[: planes - half, ..., 1] = x[half:]
+    parts[planes - half :, ..., 1] = 0.0
+    return torch.fft.fft2(packed, s=size)
 
 
 def filter_packed(
