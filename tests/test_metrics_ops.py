@@ -21,7 +21,15 @@ from ivif.ops.matlab import (
     round_half_away,
     saturate_u8,
 )
-from ivif.ops.spectral import fast_fft_length, filter_bank_fft, filter_separable_fft
+from ivif.ops.spectral import (
+    circular_response,
+    fast_fft_length,
+    filter_bank_fft,
+    filter_packed,
+    filter_separable_fft,
+    packed_spectrum,
+    remove_wraparound,
+)
 from ivif.ops.wavelet import dwt2, meyer_scaling_filter, orthogonal_filter_bank
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -216,6 +224,19 @@ def test_filter_bank_shares_one_transform(rng):
         filter_separable_fft(x.float(), k1)
     with pytest.raises(ValueError, match="does not fit"):
         filter_separable_fft(x[..., :5, :5], k1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "taps"), [((37, 29), (17, 11)), ((31, 40), (31, 5)), ((9, 7), (9, 7))]
+)
+def test_circular_filtering_with_the_wraparound_removed_is_zero_padded_filtering(rng, shape, taps):
+    x = torch.from_numpy(rng.normal(size=(3, *shape)) * 100)
+    ky, kx = (torch.from_numpy(rng.normal(size=n)) for n in taps)
+    (circular,) = filter_packed(packed_spectrum(x), 3, [circular_response(ky, kx, shape)])
+    direct = filter_separable(x.unsqueeze(1), ky, kx, "zeros")[:, 0]
+    np.testing.assert_allclose(remove_wraparound(circular, x, ky, kx), direct, atol=1e-10)
+    with pytest.raises(ValueError, match="does not fit"):
+        remove_wraparound(circular[..., :4, :4], x[..., :4, :4], ky, kx)
 
 
 # --- discrete Meyer DWT --------------------------------------------------------------------------

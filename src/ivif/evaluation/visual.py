@@ -24,7 +24,13 @@ from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
 from ivif.ops.matlab import block_sum, fft_order, freqspace_radius
-from ivif.ops.spectral import filter_bank_fft, filter_packed, packed_spectrum
+from ivif.ops.spectral import (
+    circular_response,
+    filter_bank_fft,
+    filter_packed,
+    packed_spectrum,
+    remove_wraparound,
+)
 
 # --- VIF (Sheikh & Bovik 2006, pixel-domain multi-scale version) --------------------------------
 
@@ -189,30 +195,41 @@ def _csf_response(csf, height: int, width: int) -> torch.Tensor:
     return fft_order(csf(height, width, like=torch.empty(0, dtype=torch.float64)))
 
 
-def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``normalize1``-d sources ``(2, C, H, W)`` and fused planes ``(C, H, W)`` filtered by
-    ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does (the sources'
-    cached per pair).
-
-    Qcb and Qcv filter the same planes by different CSFs: the packed spectra of the planes are
-    computed once (:func:`ivif.ops.spectral.packed_spectrum`) and serve both.
-    """
+def _spectra(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Packed spectra (:func:`ivif.ops.spectral.packed_spectrum`) of the ``normalize1``-d
+    sources (cached per pair) and fused planes: Qcb and Qcv filter the same planes by
+    different CSFs, and these serve both."""
     height, width = inputs.size
-    response = _csf_response(csf, height, width)
 
     def spectrum(x: torch.Tensor) -> torch.Tensor:
         return packed_spectrum(x.reshape(-1, height, width))
+
+    normalised = _normalised(inputs)
+    sources = inputs.source_cached("normalize1/spectra", lambda: spectrum(normalised[0]))
+    fused = inputs.cached("normalize1/spectra", lambda: spectrum(normalised[1]))
+    return sources, fused
+
+
+def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``normalize1``-d sources ``(2, C, H, W)`` and fused planes ``(C, H, W)`` filtered by
+    ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does (the sources'
+    cached per pair), from :func:`_spectra`."""
+    height, width = inputs.size
+    response = _csf_response(csf, height, width)
 
     def filtered(spectra: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         planes = shape.numel() // (height * width)
         return filter_packed(spectra, planes, [response], reuse=True).reshape(shape)
 
-    normalised = _normalised(inputs)
-    spectra = inputs.source_cached("normalize1/spectra", lambda: spectrum(normalised[0]))
-    spectrum_fused = inputs.cached("normalize1/spectra", lambda: spectrum(normalised[1]))
+    channels = inputs.planes.shape[1]
+    spectra, spectrum_fused = _spectra(inputs)
     key = ("csf", csf.__name__)
-    sources = inputs.source_cached(key, lambda: filtered(spectra, normalised[0].shape))
-    fused = inputs.cached(key, lambda: filtered(spectrum_fused, normalised[1].shape))
+    sources = inputs.source_cached(
+        key, lambda: filtered(spectra, torch.Size((2, channels, height, width)))
+    )
+    fused = inputs.cached(
+        key, lambda: filtered(spectrum_fused, torch.Size((channels, height, width)))
+    )
     return sources, fused
 
 
@@ -238,18 +255,51 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
     return torch.exp(-(x * x) / (2.0 * sigma * sigma)) / (math.sqrt(2.0 * math.pi) * sigma)
 
 
-def masked_contrast(filtered: torch.Tensor) -> torch.Tensor:
-    """|G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z) of CSF-filtered planes ``(..., H, W)``
-    (§2.9 step 3; zero-padded 31×31 Gaussians), block by block.
+@functools.lru_cache(maxsize=8)
+def _qcb_responses(height: int, width: int) -> tuple[torch.Tensor, ...]:
+    """Qcb's CSF followed by each circular Gaussian (:data:`QCB_SIGMAS`), ``fft2`` order."""
+    csf = _csf_response(_qcb_csf, height, width)
+    kernels = (_unnormalised_gaussian(sigma) for sigma in QCB_SIGMAS)
+    return tuple(csf * circular_response(k, k, (height, width)) for k in kernels)
+
+
+def qcb_blurred(
+    spectra: torch.Tensor, filtered: torch.Tensor, constant: torch.Tensor
+) -> torch.Tensor:
+    """Both zero-padded 31×31 Gaussians (§2.9 step 3) of Qcb-CSF-filtered planes ``filtered``
+    ``(..., H, W)`` -> ``(2, ..., H, W)``, given the packed spectra of the planes before the CSF
+    and which of them were ``constant`` (``(...)``, bool): those blur to exactly 0 (the packed
+    transforms would leave ~1e-16 of their partner plane in them).
+
+    The CSF and each Gaussian are applied in one pass on the image's own transform grid, a
+    circular correlation whose wrapped-around edge terms are then removed
+    (:func:`ivif.ops.spectral.remove_wraparound`); images smaller than the window are padded
+    and transformed again instead.
+    """
+    height, width = filtered.shape[-2:]
+    planes = filtered.reshape(-1, height, width)
+    kernels = [_unnormalised_gaussian(sigma) for sigma in QCB_SIGMAS]
+    if min(height, width) >= QCB_WINDOW:
+        bank = filter_packed(spectra, planes.shape[0], _qcb_responses(height, width), reuse=True)
+        for kernel, blurred in zip(kernels, bank, strict=True):
+            remove_wraparound(blurred, planes, kernel, kernel)
+    else:
+        bank = filter_bank_fft(planes.unsqueeze(1), [(k, k) for k in kernels], "zeros")
+    bank = bank.reshape(2, *filtered.shape)
+    bank[:, constant] = 0.0
+    return bank
+
+
+def masked_contrast(blurred: torch.Tensor) -> torch.Tensor:
+    """|G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z) from both Gaussians of the
+    CSF-filtered planes ``(2, ..., H, W)`` (:func:`qcb_blurred`; §2.9 step 3), block by block,
+    overwriting them.
 
     A neighbourhood that filters to exactly 0 (a constant image) has contrast 0.
     """
     k, h, z = QCB_CONTRAST
-    narrow, wide = (_unnormalised_gaussian(s) for s in QCB_SIGMAS)
-    planes = filtered.reshape(-1, 1, *filtered.shape[-2:])
-    bank = filter_bank_fft(planes, [(narrow, narrow), (wide, wide)], "zeros")
-    blurred_narrow, blurred_wide = bank.reshape(2, *filtered.shape)
-    for rows in row_blocks(filtered.shape):
+    blurred_narrow, blurred_wide = blurred
+    for rows in row_blocks(blurred_narrow.shape):
         numerator, denominator = blurred_narrow[..., rows, :], blurred_wide[..., rows, :]
         vanishes = (denominator == 0).to(denominator.dtype)  # there: contrast 0
         contrast = numerator.div_(denominator.add_(vanishes)).sub_(1.0).abs_()
@@ -299,8 +349,13 @@ def qcb(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
 )
 def qcb_metric(inputs: MetricInputs) -> float:
     sources, fused = _csf_filtered(inputs, _qcb_csf)
-    c_sources = inputs.source_cached("qcb/contrast", lambda: masked_contrast(sources))
-    return float(qcb(c_sources, masked_contrast(fused)).mean())
+    spectra, spectrum_fused = _spectra(inputs)
+    constant = inputs.planes_u8.amax(dim=(-2, -1)) == inputs.planes_u8.amin(dim=(-2, -1))
+    c_sources = inputs.source_cached(
+        "qcb/contrast", lambda: masked_contrast(qcb_blurred(spectra, sources, constant[:2]))
+    )
+    c_fused = masked_contrast(qcb_blurred(spectrum_fused, fused, constant[2]))
+    return float(qcb(c_sources, c_fused).mean())
 
 
 # --- Qcv (Chen & Varshney 2007) ------------------------------------------------------------------

@@ -26,15 +26,17 @@ from collections.abc import Sequence
 
 import torch
 
-from ivif.ops.filters import Border, check_image, pad
+from ivif.ops.filters import Border, check_image, correlate1d, pad
 
 __all__ = [
+    "circular_response",
     "complex_filter",
     "fast_fft_length",
     "filter_bank_fft",
     "filter_packed",
     "filter_separable_fft",
     "packed_spectrum",
+    "remove_wraparound",
 ]
 
 
@@ -117,14 +119,17 @@ def complex_filter(
     return filter_packed(spectrum, x.shape[0], responses, crop=crop, stride=stride)
 
 
-def _correlation_spectrum(kernel: torch.Tensor, length: int) -> torch.Tensor:
+def _correlation_spectrum(kernel: torch.Tensor, length: int, centred: bool = False) -> torch.Tensor:
     """Spectrum that multiplies a signal's spectrum to correlate it with ``kernel``.
 
     Correlation with ``k`` is convolution with ``k`` reversed; its transform is ``conj(FFT(k))``
-    for the kernel placed at the origin.
+    for the kernel placed at the origin ('valid' indexing: output ``i`` reads ``i … i + k − 1``)
+    or, ``centred``, with its middle tap at the origin (output ``i`` reads ``i ± k//2``).
     """
     padded = torch.zeros(length, dtype=torch.float64)
     padded[: kernel.numel()] = kernel.to(torch.float64).flatten()
+    if centred:
+        padded = padded.roll(-(kernel.numel() // 2))
     return torch.fft.fft(padded).conj()
 
 
@@ -134,14 +139,61 @@ def _taps(kernel: torch.Tensor) -> tuple[float, ...]:
 
 @functools.lru_cache(maxsize=16)
 def _separable_spectrum(
-    taps_y: tuple[float, ...], taps_x: tuple[float, ...], length_h: int, length_w: int
+    taps_y: tuple[float, ...],
+    taps_x: tuple[float, ...],
+    length_h: int,
+    length_w: int,
+    centred: bool = False,
 ) -> torch.Tensor:
     """The ``(length_h, length_w)`` response correlating with ``taps_y ⊗ taps_x`` (kept: the
     metrics filter every image of a benchmark with the same few kernels at the same size)."""
     kernel_y, kernel_x = (torch.tensor(t, dtype=torch.float64) for t in (taps_y, taps_x))
-    return _correlation_spectrum(kernel_y, length_h).unsqueeze(-1) * _correlation_spectrum(
-        kernel_x, length_w
+    return _correlation_spectrum(kernel_y, length_h, centred).unsqueeze(-1) * (
+        _correlation_spectrum(kernel_x, length_w, centred)
     )
+
+
+def circular_response(kernel_y: torch.Tensor, kernel_x: torch.Tensor, size: tuple[int, int]):
+    """The ``size`` response (``fft2`` order) of the circular correlation with the centred
+    ``kernel_y ⊗ kernel_x``, for :func:`filter_packed`; :func:`remove_wraparound` turns its
+    output into the zero-padded correlation."""
+    return _separable_spectrum(_taps(kernel_y), _taps(kernel_x), *size, centred=True)
+
+
+def remove_wraparound(
+    circular: torch.Tensor, x: torch.Tensor, kernel_y: torch.Tensor, kernel_x: torch.Tensor
+) -> torch.Tensor:
+    """Turn the circular correlation of ``x (..., H, W)`` with the centred, odd-sized
+    ``kernel_y ⊗ kernel_x`` (:func:`circular_response`) into the zero-padded one, in place.
+
+    With C_c / C_z the circular / zero-padded 1-D correlations along rows (h) and columns (v)
+    and D = C_c − C_z (the terms that wrapped around, non-zero only within a kernel radius of
+    the edges): C_c,v C_c,h x − C_z,v C_z,h x = C_c,v D_h x + D_v C_z,h x. Both are formed
+    directly on edge strips, so this costs a small fraction of a transform. The kernels must fit
+    the image (``len ≤ H`` and ``≤ W``).
+    """
+    h, w = x.shape[-2:]
+    ry, rx = kernel_y.numel() // 2, kernel_x.numel() // 2
+    if 2 * ry + 1 > h or 2 * rx + 1 > w:
+        raise ValueError(f"a {2 * ry + 1}×{2 * rx + 1} kernel does not fit a {h}×{w} image")
+    lead = x.shape[:-2]
+    kernel_y, kernel_x = kernel_y.to(x), kernel_x.to(x)
+    # D_h x: the columns within rx of an edge, from the rx columns of the opposite edge
+    zeros = x.new_zeros(*lead, h, 2 * rx)
+    left = correlate1d(torch.cat((x[..., w - rx :], zeros), -1), kernel_x, dim=-1)
+    right = correlate1d(torch.cat((zeros, x[..., :rx]), -1), kernel_x, dim=-1)
+    strips = torch.stack((left, right))
+    wrapped_rows = torch.cat((strips[..., h - ry :, :], strips, strips[..., :ry, :]), -2)
+    left, right = correlate1d(wrapped_rows, kernel_y, dim=-2)  # C_c,v D_h x
+    circular[..., :rx] -= left
+    circular[..., w - rx :] -= right
+    # D_v C_z,h x: the rows within ry of an edge, from C_z,h x on the opposite edge's rows
+    edge_rows = torch.stack((x[..., h - ry :, :], x[..., :ry, :]))
+    rows = correlate1d(pad(edge_rows, (rx, rx, 0, 0), "zeros"), kernel_x, dim=-1)
+    zeros = x.new_zeros(*lead, 2 * ry, w)
+    circular[..., :ry, :] -= correlate1d(torch.cat((rows[0], zeros), -2), kernel_y, dim=-2)
+    circular[..., h - ry :, :] -= correlate1d(torch.cat((zeros, rows[1]), -2), kernel_y, dim=-2)
+    return circular
 
 
 def filter_separable_fft(
