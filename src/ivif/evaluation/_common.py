@@ -63,12 +63,13 @@ def correlate(
         out = filter_separable_fft(flat, kernel_y, kernel_x, border, stride=stride)
     else:
         group = max(1, DIRECT_GROUP_SAMPLES // (h * w))
-        out = torch.cat(
-            [
-                filter_separable(planes, kernel_y, kernel_x, border, stride=stride)
-                for planes in flat.split(group)
-            ]
-        )
+        first, *rest = flat.split(group)
+        head = filter_separable(first, kernel_y, kernel_x, border, stride=stride)
+        out = torch.empty((flat.shape[0], *head.shape[1:]), dtype=head.dtype)
+        out[: first.shape[0]] = head
+        for start, planes in zip(range(group, flat.shape[0], group), rest, strict=True):
+            target = out[start : start + planes.shape[0]]
+            filter_separable(planes, kernel_y, kernel_x, border, stride=stride, out=target)
     return out.reshape(*x.shape[:-2], *out.shape[-2:])
 
 

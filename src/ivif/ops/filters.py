@@ -105,13 +105,14 @@ def filter_separable(
     border: Border = "reflect",
     *,
     stride: int = 1,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Correlate every channel with the outer product ``kernel_y ⊗ kernel_x`` as two 1-D passes.
 
     ``kernel_x`` defaults to ``kernel_y``. Equivalent to :func:`filter2d` with the outer product,
     at ``kh + kw`` instead of ``kh · kw`` multiplications per pixel. ``stride = s`` returns only
     rows and columns ``0, s, 2s, …`` of the result (``filter_separable(x, k)[..., ::s, ::s]``)
-    and computes nothing else.
+    and computes nothing else. ``out`` (fixed kernels only) receives the result.
     """
     check_image(x)
     if stride < 1:
@@ -120,13 +121,15 @@ def filter_separable(
     ky, kx = kernel_y.numel(), kernel_x.numel()
     xp = pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), border)
     if kernel_y.requires_grad or kernel_x.requires_grad:  # learnable kernels: stay differentiable
+        if out is not None:
+            raise ValueError("out is not supported with learnable kernels")
         c = x.shape[1]
         weight_y = kernel_y.to(x).view(1, 1, ky, 1).expand(c, 1, ky, 1)
         out = F.conv2d(xp, weight_y, stride=(stride, 1), groups=c)
         weight_x = kernel_x.to(x).view(1, 1, 1, kx).expand(c, 1, 1, kx)
         return F.conv2d(out, weight_x, stride=(1, stride), groups=c)
-    out = correlate1d(xp, kernel_y.to(x), dim=-2, stride=stride)
-    return correlate1d(out, kernel_x.to(x), dim=-1, stride=stride)
+    rows = correlate1d(xp, kernel_y.to(x), dim=-2, stride=stride)
+    return correlate1d(rows, kernel_x.to(x), dim=-1, stride=stride, out=out)
 
 
 def correlate1d(

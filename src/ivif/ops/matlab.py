@@ -95,7 +95,8 @@ def block_sum(x: torch.Tensor, block: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     pad_h, pad_w = -h % block, -w % block
     lead = x.shape[:-2]
-    x = F.pad(x.reshape(-1, 1, h, w), (0, pad_w, 0, pad_h))
+    if pad_h or pad_w:
+        x = F.pad(x.reshape(-1, 1, h, w), (0, pad_w, 0, pad_h))
     tiles = x.reshape(-1, (h + pad_h) // block, block, (w + pad_w) // block, block)
     return tiles.sum(dim=(2, 4)).reshape(*lead, (h + pad_h) // block, (w + pad_w) // block)
 
