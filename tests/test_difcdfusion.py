@@ -20,6 +20,7 @@ from ivif.methods.difcdfusion.config import _sr3_unet
 from ivif.methods.difcdfusion.extractor import DiffusionExtractor, sample_gamma
 from ivif.methods.difcdfusion.head import FusionNet
 from ivif.methods.difcdfusion.losses import FusionLoss, color_loss, gradient_loss
+from ivif.methods.difcdfusion.method import load_model, shipped_prefix
 from ivif.methods.difcdfusion.training import (
     DenoiserTask,
     FusionTask,
@@ -492,3 +493,26 @@ def test_input_skip_configs():
     assert official.projection_inputs == official.feature_channels == 128
     with pytest.raises(ValueError, match="input_skip"):
         dataclasses.replace(TINY, input_skip="both")
+
+
+def test_shipped_weights_fuse_a_real_pair_in_colour(shared_dir):
+    """The packaged ``cpu`` weights load (``input_skip="head"``) and keep the visible colour on a
+    real MSRS crop: mean |ΔCb| + |ΔCr| well below that of a gray output (BT.601, float64)."""
+    from ivif.api import load_pair
+    from ivif.color import rgb_to_ycbcr
+    from ivif.io import to_tensor
+
+    fusion = load_model(shipped_prefix("cpu"))[1]
+    assert fusion.config.input_skip == "head"
+    folder = shared_dir / "data" / "msrs" / "test"
+    ir, vi = load_pair(folder / "ir" / "00004N.png", folder / "vi" / "00004N.png")
+    ir, vi = to_tensor(ir)[..., 200:328, 300:428], to_tensor(vi)[..., 200:328, 300:428]
+    fused = create_method("difcdfusion").fuse(ir, vi, torch.Generator().manual_seed(0))
+    assert fused.shape == vi.shape and bool(torch.isfinite(fused).all())
+
+    def chroma_error(image: torch.Tensor) -> float:
+        diff = rgb_to_ycbcr(image.double())[:, 1:] - rgb_to_ycbcr(vi.double())[:, 1:]
+        return float(diff.abs().mean(dim=(0, 2, 3)).sum()) * 255
+
+    gray = rgb_to_ycbcr(vi)[:, :1].expand(-1, 3, -1, -1)
+    assert chroma_error(fused) < 0.75 * chroma_error(gray)
