@@ -152,6 +152,7 @@ CPU = ModelConfig(
         norm_groups=8,
     ),
     pad_multiple=32,
+    full_resolution_skip=True,
 )
 
 CONFIGS: dict[str, ModelConfig] = {"official": OFFICIAL, "cpu": CPU}
