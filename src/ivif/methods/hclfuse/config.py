@@ -107,7 +107,8 @@ class TrainConfig:
     #: "official" = MSE(F, X) + MSE(F, Y) + MSE(|∇F|, max |∇|) (spec §5.1); "max" =
     #: L1(F, max(X, Y)) + gradient_weight·L1(|∇F|, max |∇|) (a deviation, see the docs).
     fusion_loss: FusionLoss = "max"
-    gradient_weight: float = 1.0
+    #: The shipped weights' last stage used 10 (SeAFusion's texture weight; docs, deviation 18).
+    gradient_weight: float = 10.0
     #: Infrared X in the fusion loss: the OT-aligned X′ (official) or the raw image.
     fusion_ir: FusionIR = "raw"
     #: ε inside the loss's Sobel square root (official 0: NaN gradient at flat patches).
