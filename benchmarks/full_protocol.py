@@ -44,6 +44,9 @@ def main() -> int:
         "--limit", type=int, default=None, help="first N pairs per dataset (for a quick look)"
     )
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--note", action="append", default=[], help="a line for the page's header (repeatable)"
+    )
     args = parser.parse_args()
 
     config = BenchConfig(
@@ -82,7 +85,7 @@ def main() -> int:
         "fuses cached results method by method, possibly in separate runs on a machine shared with "
         "other jobs: they show the order of magnitude. Quiet-machine medians are in "
         "`benchmarks/results/*_speed.md`.",
-        f"- Command: `{' '.join(shlex.quote(a) for a in sys.argv)}`",
+        f"- Command: `{' '.join(shlex.quote(a) for a in _without_notes(sys.argv))}`",
         f"- Methods: {', '.join(config.methods)}; metrics convention `{config.convention}` on gray "
         "(the fused image's gray against the gray sources).",
         "- Data: MSRS test (361 pairs), TNO (42), LLVIP (12 of the official test split), M3FD (8 of "
@@ -90,12 +93,23 @@ def main() -> int:
         "MSRS, LLVIP and M3FD measure cross-dataset generalisation.",
         "- Visual report: [`benchmark/index.html`](benchmark/index.html). Raw numbers: "
         "`benchmarks/results/full_protocol/{results,timing}.csv`.",
+        *(f"- {note}" for note in args.note),
         "",
     ]
     summary = paths["summary"].read_text(encoding="utf-8").split("\n", 1)[1]  # drop its title
     (REPO / "docs" / "benchmark.md").write_text("\n".join(header) + summary, encoding="utf-8")
     print(f"wrote docs/benchmark.md, docs/benchmark/index.html and {committed.relative_to(REPO)}/")
     return 0
+
+
+def _without_notes(argv: list[str]) -> list[str]:
+    """The command line without its ``--note`` options (the notes are printed on their own)."""
+    kept: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg == "--note" or arg.startswith("--note=") or (index and argv[index - 1] == "--note"):
+            continue
+        kept.append(arg)
+    return kept
 
 
 if __name__ == "__main__":
