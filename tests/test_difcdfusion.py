@@ -436,12 +436,13 @@ def test_luma_loss_space_matches_float64_rederivation():
 def test_fusion_init_schemes():
     torch.manual_seed(0)
     fusion = FusionNet(TINY)
-    conv = fusion.upscale.expand  # 8 → 16 channels, 3×3: fan-in 72
-    assert float(conv.weight.std()) == pytest.approx(0.02, rel=0.15)  # spec §4
+    conv = fusion.upscale.expand.weight.detach()  # 8 → 16 channels, 3×3: fan-in 72
+    assert float(conv.std()) == pytest.approx(0.02, rel=0.15)  # spec §4
     fusion.reset_parameters("pytorch")
+    conv = fusion.upscale.expand.weight.detach()
     bound = 1 / math.sqrt(72)  # kaiming_uniform(a=√5): U(±1/√fan_in)
-    assert float(conv.weight.abs().max()) <= bound
-    assert float(conv.weight.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
+    assert float(conv.abs().max()) <= bound
+    assert float(conv.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
     with pytest.raises(ValueError, match="init"):
         fusion.reset_parameters("xavier")
     with pytest.raises(ValueError, match="fusion_init"):
@@ -516,3 +517,29 @@ def test_shipped_weights_fuse_a_real_pair_in_colour(shared_dir):
 
     gray = rgb_to_ycbcr(vi)[:, :1].expand(-1, 3, -1, -1)
     assert chroma_error(fused) < 0.75 * chroma_error(gray)
+
+
+def test_margin_keeps_the_network_borders_outside_the_image(shared_dir):
+    """With the default ``margin`` the outermost rows and columns of a real MSRS crop follow
+    their neighbours; with ``margin=0`` the networks' zero-padded borders show as edge lines."""
+    from ivif.api import load_pair
+    from ivif.io import to_tensor
+
+    folder = shared_dir / "data" / "msrs" / "test"
+    ir, vi = load_pair(folder / "ir" / "00004N.png", folder / "vi" / "00004N.png")
+    ir, vi = to_tensor(ir)[..., 200:296, 300:412], to_tensor(vi)[..., 200:296, 300:412]
+
+    def edge_jump(margin: int) -> float:
+        method = create_method("difcdfusion", margin=margin)
+        y = method.fuse(ir, vi, torch.Generator().manual_seed(0)).mean(dim=1)[0] * 255
+        jumps = [
+            (y[0] - y[1]).abs().mean(),
+            (y[-1] - y[-2]).abs().mean(),
+            (y[:, 0] - y[:, 1]).abs().mean(),
+            (y[:, -1] - y[:, -2]).abs().mean(),
+        ]
+        return float(max(jumps))
+
+    assert edge_jump(8) < 6.0 < edge_jump(0)
+    with pytest.raises(InputError):
+        create_method("difcdfusion", margin=-1)

@@ -17,7 +17,7 @@ from ivif.methods.hclfuse.physics import PhysicsGuidance, guidance_weights
 from ivif.methods.hclfuse.training import HCLFuseTask, loop_config
 from ivif.nn import UNetConfig, save_weights
 from ivif.ops import histogram_sinkhorn, ot_align
-from ivif.ops.tiling import pad_to_multiple
+from ivif.ops.tiling import pad_border, pad_to_multiple
 from ivif.train import train
 
 TINY = ModelConfig(
@@ -435,6 +435,15 @@ def test_method_errors(tmp_path, tiny_weights):
     (tmp_path / "bad.safetensors").write_bytes(b"")
     with pytest.raises(InputError, match="config"):
         load_model(str(tmp_path / "bad.safetensors"))
+
+
+def test_pad_border():
+    x = torch.arange(20.0).reshape(1, 1, 4, 5)
+    padded = pad_border(x, 2)
+    assert padded.shape == (1, 1, 8, 9) and torch.equal(padded[..., 2:6, 2:7], x)
+    assert padded[0, 0, 2, 0].item() == 2.0  # reflect: two columns in
+    assert torch.equal(pad_border(x, 4)[0, 0, 0, :4], torch.zeros(4))  # replicate when too small
+    assert pad_border(x, 0) is x
 
 
 def test_pad_to_multiple():

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["pad_to_multiple", "tile_starts", "tile_weights", "tiled_apply"]
+__all__ = ["pad_border", "pad_to_multiple", "tile_starts", "tile_weights", "tiled_apply"]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -24,6 +24,15 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def pad_border(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """Pad every side by ``margin`` pixels (reflect where the image is large enough, else
+    replicate), so that a network's own zero-padded border falls outside the image."""
+    if margin == 0:
+        return x
+    mode = "reflect" if margin < min(x.shape[-2:]) else "replicate"
+    return F.pad(x, (margin, margin, margin, margin), mode=mode)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

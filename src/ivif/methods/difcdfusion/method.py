@@ -17,7 +17,7 @@ from ivif.methods.difcdfusion.extractor import DiffusionExtractor
 from ivif.methods.difcdfusion.head import FusionNet
 from ivif.methods.difcdfusion.training import load_extractor, model_config_of
 from ivif.nn import load_weights
-from ivif.ops.tiling import pad_to_multiple, tiled_apply
+from ivif.ops.tiling import pad_border, pad_to_multiple, tiled_apply
 
 __all__ = ["DifCDFusion", "DifCDFusionOptions", "load_model", "shipped_prefix", "weight_files"]
 
@@ -74,10 +74,17 @@ class DifCDFusionOptions:
     tile: int = option(
         640, "images larger than this (either side) are fused in tiles of this size; 0: never"
     )
+    margin: int = option(
+        8,
+        "reflect-pad each side by this many pixels and crop back, so that the networks' "
+        "zero-padded borders fall outside the image (0: off, bright edge lines)",
+    )
 
     def __post_init__(self) -> None:
         if self.t_feat < 0:
             raise ValueError(f"t_feat must be >= 0, got {self.t_feat}")
+        if self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
         if self.tile and self.tile < 128:
             raise ValueError(f"tile must be 0 or >= 128, got {self.tile}")
 
@@ -116,14 +123,15 @@ class DifCDFusion(FusionMethod):
 
         def run(ir_part: torch.Tensor, vi_part: torch.Tensor) -> torch.Tensor:
             h, w = ir_part.shape[-2:]
+            m = self.options.margin
             multiple = extractor.config.pad_multiple
-            ir_part = pad_to_multiple(ir_part, multiple)
-            vi_part = pad_to_multiple(vi_part, multiple)
+            ir_part = pad_to_multiple(pad_border(ir_part, m), multiple)
+            vi_part = pad_to_multiple(pad_border(vi_part, m), multiple)
             with torch.inference_mode():
                 features = extractor(
                     ir_part, vi_part, generator, t, self.options.share_diffusion_weights or None
                 )
-                return fusion(*features, ir_part, vi_part)[..., :h, :w]
+                return fusion(*features, ir_part, vi_part)[..., m : m + h, m : m + w]
 
         tile = self.options.tile
         if tile and max(ir.shape[-2:]) > tile:
