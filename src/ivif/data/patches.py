@@ -5,12 +5,18 @@ luminance (BT.601 Y, full range) — or, with ``visible="rgb"``, the visible ima
 planes (gray visible files replicated). An optional ``prepare`` callback adds derived planes per
 image (e.g. HCLFuse's OT-aligned infrared), computed once at load time. Sampling is driven only
 by the ``torch.Generator`` passed in, so a step's batch is reproducible from its seed.
+
+``exposure=(low, high)`` multiplies each crop's infrared and visible planes by independent gains,
+log-uniform on ``[low, high]``. Training sets such as RoadScene are bright (the 5th percentile of
+max(IR, VI) is 70–140 grey levels), so a model trained on them alone never sees a dark scene and
+lifts the black level of night images such as MSRS's (docs/methods/hclfuse.md, deviation 19).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -85,15 +91,28 @@ class PatchSampler:
         prepare: Prepare | None = None,
         progress: bool = True,
         visible: Literal["luma", "rgb"] = "luma",
+        exposure: tuple[float, float] | None = None,
+        exposure_groups: Sequence[Sequence[int]] | None = None,
     ) -> None:
+        """``exposure_groups`` lists the channels that share one gain; by default the infrared
+        plane and the visible planes. It is required when ``prepare`` adds planes, since only
+        the caller knows which source each derived plane follows."""
         if patch_size < 8 or batch_size < 1 or scale <= 0:
             raise ValueError("patch_size must be >= 8, batch_size >= 1 and scale > 0")
         if visible not in ("luma", "rgb"):
             raise ValueError(f"visible must be 'luma' or 'rgb', got {visible!r}")
+        if exposure is not None and not 0 < exposure[0] <= exposure[1]:
+            raise ValueError(f"exposure must be (low, high) with 0 < low <= high, got {exposure}")
+        if exposure is not None and exposure_groups is None:
+            if prepare is not None:
+                raise ValueError("exposure with prepared planes needs exposure_groups")
+            exposure_groups = ((0,), (1,) if visible == "luma" else (1, 2, 3))
         load = load_gray_pair if visible == "luma" else load_rgb_pair
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.hflip = hflip
+        self.exposure = exposure
+        self.exposure_groups = [list(group) for group in exposure_groups or ()]
         self.pairs = load_pairs(root)
         self.images: list[torch.Tensor] = []
         for pair in tqdm(self.pairs, desc="load pairs", unit="pair", disable=not progress):
@@ -121,4 +140,17 @@ class PatchSampler:
             crop = image[:, top : top + p, left : left + p]
             flip = bool(torch.rand(1, generator=generator) < 0.5)
             crops.append(crop.flip(-1) if self.hflip and flip else crop)
-        return torch.stack(crops)
+        batch = torch.stack(crops)
+        if self.exposure is not None:
+            batch = self._expose(batch, generator)
+        return batch
+
+    def _expose(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each channel group of each crop times its own log-uniform gain on ``exposure``."""
+        low, high = (math.log(bound) for bound in self.exposure)
+        groups = len(self.exposure_groups)
+        gains = torch.exp(low + (high - low) * torch.rand(len(batch), groups, generator=generator))
+        channel_gains = torch.ones(len(batch), batch.shape[1])
+        for index, channels in enumerate(self.exposure_groups):
+            channel_gains[:, channels] = gains[:, index : index + 1]
+        return batch * channel_gains[:, :, None, None]

@@ -155,6 +155,11 @@ class TrainConfig:
     loss_space: LossSpace = "rgb"
     #: Initial fusion-network weights: "normal" (spec §4, N(0, 0.02)) or "pytorch" (default).
     fusion_init: Literal["normal", "pytorch"] = "normal"
+    #: Fusion-network weights (.safetensors) to fine-tune instead of initialising ("": none).
+    fusion_init_weights: str = ""
+    #: Independent log-uniform gains for the infrared and visible crops (None: off), as in
+    #: HCLFuse: dark scenes that the bright training set lacks (docs, "Training").
+    exposure: tuple[float, float] | None = None
     #: True: the colour loss is differentiable (intended); False: a constant, as coded.
     color_loss_grad: bool = True
     #: "vgg16" needs ``vgg_weights`` (a local safetensors file of VGG-16 ``features``);
@@ -180,6 +185,8 @@ class TrainConfig:
             raise ValueError(f"unknown fusion_init {self.fusion_init!r}")
         if self.ddpm_max_t < 1:
             raise ValueError("ddpm_max_t must be >= 1")
+        if self.exposure is not None:
+            object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -33,7 +33,14 @@ from ivif.methods.difcdfusion.extractor import (
 )
 from ivif.methods.difcdfusion.head import FusionNet
 from ivif.methods.difcdfusion.losses import FusionLoss, color_loss
-from ivif.nn import NoiseSchedule, TimestepUNet, load_weights, read_config, save_weights
+from ivif.nn import (
+    NoiseSchedule,
+    TimestepUNet,
+    load_matching_weights,
+    load_weights,
+    read_config,
+    save_weights,
+)
 from ivif.ops.tiling import pad_to_multiple
 from ivif.train import LoopConfig, TrainResult, train
 
@@ -227,6 +234,8 @@ class FusionTask:
         self.model = FusionNet(model_config)
         if train_config.fusion_init != "normal":
             self.model.reset_parameters(train_config.fusion_init)
+        if train_config.fusion_init_weights:
+            load_matching_weights(self.model, train_config.fusion_init_weights)
         self.loss = FusionLoss(train_config)
         self.sampler = PatchSampler(
             data_dir,
@@ -235,6 +244,7 @@ class FusionTask:
             hflip=train_config.hflip,
             progress=progress,
             visible="rgb",
+            exposure=train_config.exposure,
         )
         self.val_images = _validation_pairs(val_dir, train_config.val_pairs)
         self.data_dir, self.val_dir = str(data_dir), str(val_dir)

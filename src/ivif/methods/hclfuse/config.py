@@ -93,6 +93,9 @@ class TrainConfig:
     #: Scale applied to every training image before cropping (official: 0.3 × MSRS).
     image_scale: float = 1.0
     hflip: bool = True
+    #: Independent log-uniform gains for the infrared and visible crops (None: off); teaches the
+    #: black level of dark scenes that bright training sets lack (docs, deviation 19).
+    exposure: tuple[float, float] | None = None
     learning_rate: float = 3e-4
     min_learning_rate: float = 1e-5
     warmup_steps: int = 100
@@ -134,6 +137,13 @@ class TrainConfig:
             raise ValueError(f"fusion_loss must be 'official' or 'max', got {self.fusion_loss!r}")
         if self.fusion_ir not in ("aligned", "raw"):
             raise ValueError(f"fusion_ir must be 'aligned' or 'raw', got {self.fusion_ir!r}")
+        if self.exposure is not None:
+            object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
+            if self.ot_blend != 0.0:
+                raise ValueError(
+                    "exposure needs ot_blend = 0: the OT-aligned infrared is computed once per"
+                    " image and would not follow the infrared gain"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -105,6 +105,8 @@ class HCLFuseTask:
             train_config.hflip,
             self._aligned_ir,
             progress,
+            exposure=train_config.exposure,
+            exposure_groups=((0, 2), (1,)),  # X′ = X when exposure is on (ot_blend = 0)
         )
         pairs = load_pairs(val_dir)
         count = min(train_config.val_pairs, len(pairs))
