@@ -111,7 +111,7 @@ def save_fused(folder: Path, name: str, fused: np.ndarray, seconds: float) -> No
 
 
 def import_rows(source: Path, csv_path: Path) -> None:
-    """Append the baseline rows of ``source`` that ``csv_path`` lacks."""
+    """Append the baseline rows of ``source`` that ``csv_path`` lacks (``dCbCr`` if it has it)."""
     existing = {(row["pair"], row["method"]) for row in _read_rows(csv_path)}
     rows = [
         row
@@ -121,7 +121,7 @@ def import_rows(source: Path, csv_path: Path) -> None:
     with csv_path.open("a", newline="") as handle:
         writer = csv.writer(handle)
         for row in rows:
-            writer.writerow([row["pair"], row["method"], *(row[m] for m in METRICS), ""])
+            writer.writerow([row["pair"], row["method"], *(row.get(k, "") for k in COLUMNS[2:])])
 
 
 def summarise(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ shrinks by ``k - 1``).
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -20,6 +21,7 @@ __all__ = [
     "correlate1d",
     "filter2d",
     "filter_separable",
+    "filter_separable_matmul",
     "gaussian_kernel1d",
     "pad",
     "sobel",
@@ -163,6 +165,81 @@ def correlate1d(
     for t, weight in rest:
         out.add_(window(t), alpha=weight)
     return out
+
+
+#: Output rows (or columns) per banded matrix product in :func:`filter_separable_matmul`: each
+#: product reads ``(block − 1)·stride + k`` inputs per output block, so larger blocks waste fewer
+#: multiplications on the band's zeros but make smaller products; 32 was fastest for 9–17 taps
+#: on 640×480 float64 planes.
+MATMUL_BLOCK = 32
+
+
+@functools.lru_cache(maxsize=32)
+def _band(taps: tuple[float, ...], stride: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(MATMUL_BLOCK, span)`` matrix whose row ``i`` holds ``taps`` from column ``stride·i``:
+    multiplying ``span`` samples by it correlates them ('valid', strided) for a block of outputs."""
+    span = (MATMUL_BLOCK - 1) * stride + len(taps)
+    band = torch.zeros(MATMUL_BLOCK, span, dtype=dtype)
+    kernel = torch.tensor(taps, dtype=dtype)
+    for i in range(MATMUL_BLOCK):
+        band[i, i * stride : i * stride + len(taps)] = kernel
+    return band
+
+
+def _banded_passes(
+    x: torch.Tensor, taps: tuple[float, ...], stride: int, out: torch.Tensor
+) -> None:
+    """Correlate ``x (..., L, n)`` along ``L`` into ``out (..., L', n)``, block by block: each
+    block of outputs is one product of a band (:func:`_band`) with the inputs it reads."""
+    band = _band(taps, stride, x.dtype)
+    length = out.shape[-2]
+    for start in range(0, length, MATMUL_BLOCK):
+        rows = min(MATMUL_BLOCK, length - start)
+        span = (rows - 1) * stride + len(taps)
+        inputs = x[..., start * stride : start * stride + span, :]
+        torch.matmul(band[:rows, :span], inputs, out=out[..., start : start + rows, :])
+
+
+def filter_separable_matmul(
+    x: torch.Tensor,
+    kernel_y: torch.Tensor,
+    kernel_x: torch.Tensor | None = None,
+    border: Border = "valid",
+    *,
+    stride: int = 1,
+) -> torch.Tensor:
+    """:func:`filter_separable` of ``(B, C, H, W)`` data (fixed kernels) as banded matrix
+    products: each 1-D pass multiplies blocks of :data:`MATMUL_BLOCK` outputs by the band of
+    kernel taps that produces them. That costs ``(MATMUL_BLOCK + k − 1)/MATMUL_BLOCK`` times the
+    multiply-adds of direct filtering but runs at matrix-product speed, which on float64 planes
+    beats both direct filtering and the FFT from about 11 taps on.
+
+    Both passes read their input transposed (the filtered axis must be the matrix's inner
+    one), so the result comes back as a view whose memory is ordered ``(H', B, C, W')``: every
+    row is contiguous, the rows of all planes interleaved.
+    """
+    check_image(x)
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    kernel_x = kernel_y if kernel_x is None else kernel_x
+    ky, kx = kernel_y.numel(), kernel_x.numel()
+    xp = pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), border)
+    b, c, h, w = xp.shape
+    if h < ky or w < kx:
+        raise ValueError(f"a {ky}×{kx} kernel does not fit a {h}×{w} image")
+    out_h, out_w = (h - ky) // stride + 1, (w - kx) // stride + 1
+    planes = xp.reshape(b * c, h, w)
+    # along W: (N, W', H), each plane's filtered columns as rows
+    columns = torch.empty((b * c, out_w, h), dtype=x.dtype)
+    _banded_passes(planes.transpose(-1, -2), _taps(kernel_x), stride, columns)
+    # along H: (H', N·W') from those (N·W', H) rows read transposed
+    out = torch.empty((out_h, b * c * out_w), dtype=x.dtype)
+    _banded_passes(columns.view(-1, h).t(), _taps(kernel_y), stride, out)
+    return out.view(out_h, b, c, out_w).permute(1, 2, 0, 3)
+
+
+def _taps(kernel: torch.Tensor) -> tuple[float, ...]:
+    return tuple(kernel.detach().flatten().tolist())
 
 
 def sobel(x: torch.Tensor, border: Border = "replicate") -> tuple[torch.Tensor, torch.Tensor]:

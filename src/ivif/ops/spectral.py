@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ivif.ops.filters import Border, check_image, correlate1d, pad
+from ivif.ops.filters import Border, _taps, check_image, correlate1d, pad
 
 __all__ = [
     "circular_response",
@@ -131,10 +131,6 @@ def _correlation_spectrum(kernel: torch.Tensor, length: int, centred: bool = Fal
     if centred:
         padded = padded.roll(-(kernel.numel() // 2))
     return torch.fft.fft(padded).conj()
-
-
-def _taps(kernel: torch.Tensor) -> tuple[float, ...]:
-    return tuple(kernel.detach().flatten().tolist())
 
 
 @functools.lru_cache(maxsize=16)
