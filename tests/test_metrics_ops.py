@@ -12,6 +12,7 @@ import scipy.signal
 import torch
 
 from ivif.ops import filter_separable, gaussian_kernel1d
+from ivif.ops.filters import MATMUL_BLOCK, filter_separable_matmul
 from ivif.ops.histogram import entropy, histogram, joint_histogram, map_levels
 from ivif.ops.matlab import (
     block_sum,
@@ -211,6 +212,26 @@ def test_filter_separable_fft_matches_direct_filtering(rng, border):
     )
     strided = filter_separable_fft(x, ky, kx, border, stride=2)
     np.testing.assert_allclose(strided.numpy(), direct[..., ::2, ::2].numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("border", ["valid", "zeros", "replicate"])
+def test_filter_separable_matmul_matches_scipy(rng, border, stride):
+    # more outputs than one block along both axes, the last blocks partial
+    shape = (2 * MATMUL_BLOCK + 21, 3 * MATMUL_BLOCK + 5)
+    x = rng.normal(size=(2, 3, *shape)) * 100
+    ky, kx = rng.normal(size=17), rng.normal(size=11)
+    mode = {"valid": "constant", "zeros": "constant", "replicate": "nearest"}[border]
+    expected = scipy.ndimage.correlate1d(x, ky, axis=-2, mode=mode)
+    expected = scipy.ndimage.correlate1d(expected, kx, axis=-1, mode=mode)
+    if border == "valid":
+        expected = expected[..., 8:-8, 5:-5]
+    got = filter_separable_matmul(
+        torch.from_numpy(x), torch.from_numpy(ky), torch.from_numpy(kx), border, stride=stride
+    )
+    np.testing.assert_allclose(got.numpy(), expected[..., ::stride, ::stride], atol=1e-10)
+    with pytest.raises(ValueError, match="does not fit"):
+        filter_separable_matmul(torch.from_numpy(x[..., :5, :5]), torch.from_numpy(ky))
 
 
 def test_filter_bank_shares_one_transform(rng):
