@@ -30,9 +30,10 @@ __all__ = [
 
 
 #: From this many taps on, float64 correlations go through banded matrix products; shorter
-#: kernels are applied directly. On 640×480 float64 planes the products take half the time of
-#: direct filtering or the FFT at 17 taps; at 9 taps (on the half-size scale) they tie.
-MATMUL_MIN_TAPS = 11
+#: kernels are applied directly. On 640×480 float64 planes (2 threads) the products take half
+#: the time of direct filtering or the FFT at 17 taps (VIF), but a quarter more than direct
+#: filtering at 11 (SSIM's 24 planes).
+MATMUL_MIN_TAPS = 15
 #: Direct filtering works on groups of planes of about this many samples: a full-size plane
 #: alone (its working set stays in cache), small planes (coarse scales) many at a time, so that
 #: each tap is one operation over the group rather than one per plane.

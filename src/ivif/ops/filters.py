@@ -211,8 +211,9 @@ def filter_separable_matmul(
     """:func:`filter_separable` of ``(B, C, H, W)`` data (fixed kernels) as banded matrix
     products: each 1-D pass multiplies blocks of :data:`MATMUL_BLOCK` outputs by the band of
     kernel taps that produces them. That costs ``(MATMUL_BLOCK + k − 1)/MATMUL_BLOCK`` times the
-    multiply-adds of direct filtering but runs at matrix-product speed, which on float64 planes
-    beats both direct filtering and the FFT from about 11 taps on.
+    multiply-adds of direct filtering but runs at matrix-product speed: on 640×480 float64
+    planes half the time of direct filtering or the FFT at 17 taps (a quarter more than direct
+    filtering at 11).
 
     Both passes read their input transposed (the filtered axis must be the matrix's inner
     one), so the result comes back as a view whose memory is ordered ``(H', B, C, W')``: every
