@@ -245,11 +245,10 @@ def window_fmi_reference(a, f):
     def bound(u, v):
         return min(u, v) if c >= 0 else max(u + v - 1, 0.0)
 
-    if c == 0 or sd_p == 0 or sd_q == 0:
-        mix = 0.0
-    else:
-        cov = sum(bound(cq[i], cp[j]) - cq[i] * cp[j] for i in range(9) for j in range(9))
-        mix = c / (cov / (sd_q * sd_p))
+    cov = sum(bound(cq[i], cp[j]) - cq[i] * cp[j] for i in range(9) for j in range(9))
+    # cov == 0: the bound is the independence copula, every mixture the independent joint
+    # (the toolbox divides by 0 and gets NaN)
+    mix = 0.0 if c == 0 or sd_p == 0 or sd_q == 0 or cov == 0 else c / (cov / (sd_q * sd_p))
     joint_entropy = 0.0
     for i in range(9):
         for j in range(9):
@@ -289,6 +288,21 @@ def test_windowed_fmi_matches_the_loop_definition():
     b[5:, 5:] = 3.0  # a constant source window
     got = feature_mutual_information(*(torch.from_numpy(x) for x in (a, b, f)), chunk=7)
     assert got == pytest.approx(fmi_reference(a, b, f), rel=1e-12)
+
+
+def test_fmi_dct_of_a_constant_source_is_finite():
+    """A constant image's DCT is its DC term and rounding noise: the 3×3 window holding the DC
+    term is a point mass up to ~1e-16, whose upper Fréchet bound rounds to the independence
+    copula (bound correlation exactly 0, the toolbox's c/0 = NaN); it scores as independent.
+    Windows near such a point mass are ill-conditioned (their scores, ~1e-7, are rounding
+    noise that differs between summation orders), hence the absolute tolerance."""
+    rng = np.random.default_rng(0)
+    vi, fused = rng.integers(0, 256, (2, 7, 7), dtype=np.uint8)
+    ir = np.full((7, 7), 31, dtype=np.uint8)
+    got = evaluate_arrays(ir, vi, fused, ["FMI_dct"], "tang")["FMI_dct"]
+    a, b, f = (x.numpy() for x in dct_map(torch.from_numpy(np.stack((ir, vi, fused)) * 1.0)))
+    assert math.isfinite(got)
+    assert got == pytest.approx(fmi_reference(a, b, f), abs=1e-7)
 
 
 @pytest.mark.parametrize(("name", "feature"), [("FMI_dct", dct_map), ("FMI_pixel", edge_map)])

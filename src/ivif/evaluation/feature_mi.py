@@ -9,8 +9,10 @@ For every 3×3 window (the 'valid' region of the feature images) and each source
 3. the joint PDF is the 2-D difference of a copula mixture (Nelsen): for Pearson correlation
    c ≥ 0 of p and q, ``φ·min(Q_i, P_j) + (1 − φ)·Q_i P_j`` with ``φ = c / corr_up``; for c < 0,
    ``θ·max(Q_i + P_j − 1, 0) + (1 − θ)·Q_i P_j`` with ``θ = c / corr_lo``, where corr_up/lo are
-   the correlations of the Fréchet bounds (φ, θ = 0 when c = 0 or either index distribution has
-   zero spread);
+   the correlations of the Fréchet bounds (φ, θ = 0 when c = 0, when either index distribution
+   has zero spread, or when the bound equals the independence copula: then every mixture is
+   the independent joint, where the toolbox's c/0 gives NaN — a PDF within rounding of a point
+   mass, e.g. a DCT window holding a constant image's DC term, gets there);
 4. the joint entropy sums −j·log2|j| over non-zero cells (the toolbox takes the real part of a
    complex log for negative cells), and the window scores ``2·I / (H_p + H_q)`` with
    ``I = H_p + H_q − H_joint`` (0 when I = 0 or the entropies are both 0).
@@ -128,7 +130,7 @@ def _window_fmi(source: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
     bound = torch.where(positive, upper, lower)
     independent = qi * pj
     bound_corr = (bound - independent).sum(dim=(-2, -1)) / (sd_q * sd_p)
-    degenerate = (c == 0) | (sd_p == 0) | (sd_q == 0)
+    degenerate = (c == 0) | (sd_p == 0) | (sd_q == 0) | (bound_corr == 0)
     mix = torch.where(degenerate, 0.0, c / torch.where(degenerate, 1.0, bound_corr))
     mix = mix.unsqueeze(-1).unsqueeze(-1)
 
