@@ -48,13 +48,15 @@ def _vif_window(scale: int) -> torch.Tensor:
     return gaussian_kernel1d(size, size / 5.0, dtype=torch.float64, matlab_eps=True)
 
 
-def _with_products(x: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
-    """``(1 + 1 + K, h, w)``: the plane ``x``, then ``x²`` and ``x · others`` (``(K, h, w)``),
-    written into one tensor for a single filtering call."""
-    out = torch.empty((2 + others.shape[0], *x.shape), dtype=x.dtype)
+def _with_products(x: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:
+    """``(2 + K, *x.shape)``: ``x``, then ``x²`` and ``x · others`` (``(K, *x.shape)``, none by
+    default), written into one tensor for a single filtering call."""
+    count = 0 if others is None else others.shape[0]
+    out = torch.empty((2 + count, *x.shape), dtype=x.dtype)
     out[0] = x
     torch.mul(x, x, out=out[1])
-    torch.mul(others, x, out=out[2:])
+    if others is not None:
+        torch.mul(others, x, out=out[2:])
     return out
 
 
@@ -76,7 +78,7 @@ def reference_statistics(
         window = _vif_window(scale)
         if scale > 1:
             ref = correlate(ref, window, stride=2)
-        moments = torch.stack((ref, ref * ref))
+        moments = _with_products(ref)  # ref, ref²
         if saturate_first_scale and scale == 1:
             moments[1].clamp_(max=255.0)
         mu_ref, var_ref = correlate(moments, window)  # var_ref holds E[x²] until made variance
