@@ -12,7 +12,7 @@ import scipy.signal
 import torch
 
 from ivif.ops import filter_separable, gaussian_kernel1d
-from ivif.ops.filters import MATMUL_BLOCK, filter_separable_matmul
+from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
 from ivif.ops.histogram import entropy, histogram, joint_histogram, map_levels
 from ivif.ops.matlab import (
     block_sum,
@@ -232,6 +232,24 @@ def test_filter_separable_matmul_matches_scipy(rng, border, stride):
     np.testing.assert_allclose(got.numpy(), expected[..., ::stride, ::stride], atol=1e-10)
     with pytest.raises(ValueError, match="does not fit"):
         filter_separable_matmul(torch.from_numpy(x[..., :5, :5]), torch.from_numpy(ky))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dim", [-1, -2])
+@pytest.mark.parametrize("across", [15, 80])  # a direct strip, a banded product
+def test_correlate1d_of_wide_kernels_matches_scipy(rng, dim, stride, across):
+    shape = (2, 75, across) if dim == -2 else (2, across, 75)
+    x, k = rng.normal(size=shape) * 100, rng.normal(size=31)
+    expected = scipy.ndimage.correlate1d(x, k, axis=dim, mode="constant")
+    expected = expected[..., 15:-15, :][..., ::stride, :] if dim == -2 else expected[..., 15:-15]
+    if dim == -1:
+        expected = expected[..., ::stride]
+    got = correlate1d(torch.from_numpy(x), torch.from_numpy(k), dim, stride)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-10)
+    into = torch.full((*shape[:-2], got.shape[-1], got.shape[-2]), math.nan, dtype=torch.float64)
+    into = into.transpose(-1, -2)  # a strided target
+    correlate1d(torch.from_numpy(x), torch.from_numpy(k), dim, stride, out=into)
+    np.testing.assert_allclose(into.numpy(), expected, atol=1e-10)
 
 
 def test_filter_bank_shares_one_transform(rng):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ivif.ops import filter_separable, sobel
-from ivif.ops.filters import Border, filter_separable_matmul
+from ivif.ops.filters import MATMUL_MIN_TAPS, Border, filter_separable_matmul
 from ivif.ops.histogram import map_levels
 from ivif.ops.matlab import round_half_away
 
@@ -29,11 +29,6 @@ __all__ = [
 ]
 
 
-#: From this many taps on, float64 correlations go through banded matrix products; shorter
-#: kernels are applied directly. On 640×480 float64 planes (2 threads) the products take half
-#: the time of direct filtering or the FFT at 17 taps (VIF), but a quarter more than direct
-#: filtering at 11 (SSIM's 24 planes).
-MATMUL_MIN_TAPS = 15
 #: Direct filtering works on groups of planes of about this many samples: a full-size plane
 #: alone (its working set stays in cache), small planes (coarse scales) many at a time, so that
 #: each tap is one operation over the group rather than one per plane.

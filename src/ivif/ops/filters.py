@@ -145,15 +145,32 @@ def correlate1d(
     """Valid 1-D correlation along ``dim`` (-1 or -2): ``y[i] = Σ_t kernel[t]·x[s·i + t]``.
 
     One multiply-add over the whole tensor per non-zero tap, which on CPUs is several times
-    faster than a depthwise convolution. ``out`` (any layout, e.g. a strided view) receives the
-    result.
+    faster than a depthwise convolution. Float64 data with kernels of :data:`MATMUL_MIN_TAPS`
+    taps or more go through banded matrix products instead (:func:`_banded_passes`) when at
+    least :data:`MATMUL_MIN_ACROSS` samples lie across ``dim`` (narrower strips make products
+    too small to pay: Qcb's edge corrections, 31 taps, 7.5 instead of 9.7 ms on six 640×480
+    planes). ``out`` (any layout, e.g. a strided view) receives the result.
     """
     if dim not in (-1, -2):
         raise ValueError(f"dim must be -1 or -2, got {dim}")
-    taps = kernel.detach().flatten().tolist()
+    taps = _taps(kernel)
     length = (x.shape[dim] - len(taps)) // stride + 1
     if length < 1:
         raise ValueError(f"a {len(taps)}-tap kernel does not fit {x.shape[dim]} samples")
+    across = x.shape[-1] if dim == -2 else x.shape[-2]
+    if (
+        len(taps) >= MATMUL_MIN_TAPS
+        and across >= MATMUL_MIN_ACROSS
+        and x.dtype == torch.float64
+        and not x.requires_grad
+    ):
+        if out is None:
+            shape = list(x.shape)
+            shape[dim] = length
+            out = torch.empty(shape, dtype=x.dtype, device=x.device)
+        along = (lambda t: t) if dim == -2 else (lambda t: t.transpose(-1, -2))
+        _banded_passes(along(x), taps, stride, along(out))
+        return out
 
     def window(t: int) -> torch.Tensor:
         span = slice(t, t + (length - 1) * stride + 1, stride)
@@ -167,6 +184,14 @@ def correlate1d(
     return out
 
 
+#: From this many taps on, float64 correlations go through banded matrix products
+#: (:func:`correlate1d`; :func:`filter_separable_matmul` is the choice of the metrics' wide
+#: windows). On 640×480 float64 planes (2 threads) the products take half the time of direct
+#: filtering or the FFT at 17 taps (VIF), but a quarter more than direct filtering at 11 (SSIM's
+#: 24 planes).
+MATMUL_MIN_TAPS = 15
+#: ... and when at least this many samples lie across the filtered axis (each product's width).
+MATMUL_MIN_ACROSS = 64
 #: Output rows (or columns) per banded matrix product in :func:`filter_separable_matmul`: each
 #: product reads ``(block − 1)·stride + k`` inputs per output block, so larger blocks waste fewer
 #: multiplications on the band's zeros but make smaller products; 32 was fastest for 9–17 taps
