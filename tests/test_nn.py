@@ -14,6 +14,7 @@ from ivif.nn import (
     UNetConfig,
     ddim_sample,
     ddim_timesteps,
+    export_ema,
     load_training_state,
     load_weights,
     read_config,
@@ -127,3 +128,18 @@ def test_weights_and_training_state_round_trip(tmp_path):
         load_training_state(tmp_path / "w.safetensors", clone)
     with pytest.raises(FileNotFoundError):
         read_config(tmp_path / "missing.safetensors")
+
+
+def test_export_ema_writes_the_ema_weights_with_their_config(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    ema = {name: value + 1.0 for name, value in model.state_dict().items()}
+    save_training_state(tmp_path / "last.safetensors", model, optimizer, ema, {"step": 3})
+    out = export_ema(tmp_path / "last.safetensors", tmp_path / "w.safetensors", {"step": 3})
+    clone = torch.nn.Linear(3, 2)
+    load_weights(clone, out)
+    assert all(torch.equal(clone.state_dict()[k], v) for k, v in ema.items())
+    assert read_config(out) == {"step": 3}
+    save_training_state(tmp_path / "no_ema.safetensors", model, optimizer, None, {"step": 3})
+    with pytest.raises(ValueError, match="no EMA"):
+        export_ema(tmp_path / "no_ema.safetensors", tmp_path / "x.safetensors")

@@ -2,6 +2,7 @@
 schedule, DDIM sampler, timestep UNet, EMA and safetensors checkpoints."""
 
 from ivif.nn.checkpoint import (
+    export_ema,
     load_matching_weights,
     load_training_state,
     load_weights,
@@ -22,6 +23,7 @@ __all__ = [
     "ddim_sample",
     "ddim_step",
     "ddim_timesteps",
+    "export_ema",
     "load_matching_weights",
     "load_training_state",
     "load_weights",

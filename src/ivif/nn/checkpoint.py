@@ -18,6 +18,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 __all__ = [
+    "export_ema",
     "load_matching_weights",
     "load_training_state",
     "load_weights",
@@ -45,7 +46,27 @@ def save_weights(
     path = Path(path)
     _atomic_save(state if state is not None else model.state_dict(), path, {"format": "pt"})
     if config is not None:
-        path.with_suffix(".json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        _write_config(path, config)
+    return path
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    path.with_suffix(".json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def export_ema(
+    checkpoint: str | os.PathLike, path: str | os.PathLike, config: dict[str, Any] | None = None
+) -> Path:
+    """Write the EMA weights of a training-state file (:func:`save_training_state`) as a weights
+    file, with ``config`` beside it: for shipping a step other than the best-scored one."""
+    with safe_open(str(checkpoint), framework="pt") as handle:
+        ema = {key[4:]: handle.get_tensor(key) for key in handle.keys() if key.startswith("ema.")}  # noqa: SIM118
+    if not ema:
+        raise ValueError(f"{checkpoint}: no EMA weights in this file")
+    path = Path(path)
+    _atomic_save(ema, path, {"format": "pt"})
+    if config is not None:
+        _write_config(path, config)
     return path
 
 
