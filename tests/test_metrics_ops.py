@@ -27,7 +27,6 @@ from ivif.ops.spectral import (
     fast_fft_length,
     filter_bank_fft,
     filter_packed,
-    filter_separable_fft,
     packed_spectrum,
     remove_wraparound,
 )
@@ -202,15 +201,15 @@ def test_fast_fft_length():
 
 
 @pytest.mark.parametrize("border", ["valid", "zeros", "replicate"])
-def test_filter_separable_fft_matches_direct_filtering(rng, border):
+def test_fft_filtering_matches_direct_filtering(rng, border):
     x = torch.from_numpy(rng.normal(size=(2, 3, 37, 29)) * 100)
     ky = torch.from_numpy(rng.normal(size=17))
     kx = torch.from_numpy(rng.normal(size=11))
     direct = filter_separable(x, ky, kx, border)
     np.testing.assert_allclose(
-        filter_separable_fft(x, ky, kx, border).numpy(), direct.numpy(), atol=1e-10
+        filter_bank_fft(x, [(ky, kx)], border)[0].numpy(), direct.numpy(), atol=1e-10
     )
-    strided = filter_separable_fft(x, ky, kx, border, stride=2)
+    strided = filter_bank_fft(x, [(ky, kx)], border, stride=2)[0]
     np.testing.assert_allclose(strided.numpy(), direct[..., ::2, ::2].numpy(), atol=1e-10)
 
 
@@ -260,9 +259,9 @@ def test_filter_bank_shares_one_transform(rng):
     with pytest.raises(ValueError, match="one size"):
         filter_bank_fft(x, [(k1, k1), (k1[:3], k1[:3])])
     with pytest.raises(TypeError, match="float64"):
-        filter_separable_fft(x.float(), k1)
+        filter_bank_fft(x.float(), [(k1, k1)])
     with pytest.raises(ValueError, match="does not fit"):
-        filter_separable_fft(x[..., :5, :5], k1)
+        filter_bank_fft(x[..., :5, :5], [(k1, k1)])
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from ivif.ops.pyramid import (
     max_levels,
     reduce,
 )
-from ivif.ops.spectral import filter_separable_fft
 from ivif.ops.tiling import pad_to_multiple, tile_starts, tile_weights, tiled_apply
 from ivif.ops.transport import histogram_sinkhorn, ot_align
 
@@ -31,7 +30,6 @@ __all__ = [
     "expand",
     "filter2d",
     "filter_separable",
-    "filter_separable_fft",
     "gaussian_kernel1d",
     "gaussian_pyramid",
     "histogram",

@@ -24,6 +24,7 @@ __all__ = [
     "filter_separable_matmul",
     "gaussian_kernel1d",
     "pad",
+    "separable_input",
     "sobel",
 ]
 
@@ -100,6 +101,20 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, border: Border = "reflect") 
     return F.conv2d(xp, weight, groups=c)
 
 
+def separable_input(
+    x: torch.Tensor, ky: int, kx: int, border: Border, stride: int, check_fit: bool = False
+) -> torch.Tensor:
+    """The checked ``(B, C, H, W)`` input of a separable correlation with a ``ky × kx`` kernel,
+    extended by ``border`` (shared by the direct, banded and FFT implementations)."""
+    check_image(x)
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    xp = pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), border)
+    if check_fit and (xp.shape[-2] < ky or xp.shape[-1] < kx):
+        raise ValueError(f"a {ky}×{kx} kernel does not fit a {xp.shape[-2]}×{xp.shape[-1]} image")
+    return xp
+
+
 def filter_separable(
     x: torch.Tensor,
     kernel_y: torch.Tensor,
@@ -116,12 +131,9 @@ def filter_separable(
     rows and columns ``0, s, 2s, …`` of the result (``filter_separable(x, k)[..., ::s, ::s]``)
     and computes nothing else. ``out`` (fixed kernels only) receives the result.
     """
-    check_image(x)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
     kernel_x = kernel_y if kernel_x is None else kernel_x
     ky, kx = kernel_y.numel(), kernel_x.numel()
-    xp = pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), border)
+    xp = separable_input(x, ky, kx, border, stride)
     if kernel_y.requires_grad or kernel_x.requires_grad:  # learnable kernels: stay differentiable
         if out is not None:
             raise ValueError("out is not supported with learnable kernels")
@@ -244,15 +256,10 @@ def filter_separable_matmul(
     one), so the result comes back as a view whose memory is ordered ``(H', B, C, W')``: every
     row is contiguous, the rows of all planes interleaved.
     """
-    check_image(x)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
     kernel_x = kernel_y if kernel_x is None else kernel_x
     ky, kx = kernel_y.numel(), kernel_x.numel()
-    xp = pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), border)
+    xp = separable_input(x, ky, kx, border, stride, check_fit=True)
     b, c, h, w = xp.shape
-    if h < ky or w < kx:
-        raise ValueError(f"a {ky}×{kx} kernel does not fit a {h}×{w} image")
     out_h, out_w = (h - ky) // stride + 1, (w - kx) // stride + 1
     planes = xp.reshape(b * c, h, w)
     # along W: (N, W', H), each plane's filtered columns as rows
