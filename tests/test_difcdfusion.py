@@ -28,7 +28,7 @@ from ivif.methods.difcdfusion.training import (
     loop_config,
     run_stage,
 )
-from ivif.nn import TimestepUNet, noise_level_embedding, save_weights
+from ivif.nn import TimestepUNet, load_matching_weights, noise_level_embedding, save_weights
 from ivif.ops import tile_starts, tiled_apply
 from ivif.train import train
 
@@ -483,6 +483,28 @@ def test_input_skip_feeds_the_images_to_the_fusion_network(skip):
         fusion(*features)
     with pytest.raises(ValueError, match="does not match"):
         fusion(*features, ir, vi[..., :8])
+
+
+def test_detail_blocks_start_as_the_network_without_them(tmp_path):
+    """``detail_blocks``: zero-initialised residuals on the RGB output, guided by the source
+    images; weights saved without them load and give the same output, whatever the init
+    scheme; they need the images."""
+    torch.manual_seed(0)
+    base = FusionNet(TINY_SKIP).eval()
+    save_weights(base, tmp_path / "base.safetensors", {"model": TINY_SKIP.to_dict()})
+    detailed = FusionNet(dataclasses.replace(TINY_SKIP, detail_blocks=1))
+    detailed.reset_parameters("pytorch")
+    fresh = load_matching_weights(detailed, tmp_path / "base.safetensors")
+    assert fresh and all(name.startswith("details.") for name in fresh)
+    features = torch.randn(1, 8, 16, 16), torch.randn(1, 8, 16, 16)
+    ir, vi = torch.rand(1, 1, 16, 16), torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(detailed.eval()(*features, ir, vi), base(*features, ir, vi))
+    detailed.train()
+    color_loss(detailed(*features, ir, vi), vi).backward()
+    assert float(detailed.details[0].body[-1].weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="detail_blocks"):
+        dataclasses.replace(TINY, detail_blocks=1)
 
 
 def test_input_skip_configs():

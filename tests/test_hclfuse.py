@@ -364,6 +364,28 @@ def test_full_resolution_skip_starts_as_the_model_without_it(tiny_weights, tmp_p
         load_matching_weights(HCLFuseNet(TINY), path)
 
 
+def test_detail_blocks_start_as_the_model_without_them(tmp_path):
+    """``detail_blocks`` add zero-initialised full-resolution residuals after the skip: weights
+    saved without them load (only the blocks start fresh) and give the same output."""
+    from ivif.nn import load_matching_weights
+
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, full_resolution_skip=True)
+    base = HCLFuseNet(config)
+    torch.nn.init.normal_(base.decoder.full_resolution.body[-1].weight, std=0.1)
+    save_weights(base, tmp_path / "base.safetensors", {"model": config.to_dict()})
+    detailed = HCLFuseNet(dataclasses.replace(config, detail_blocks=2))
+    fresh = load_matching_weights(detailed, tmp_path / "base.safetensors")
+    assert fresh and all(name.startswith("decoder.details.") for name in fresh)
+    ir, vi = torch.rand(1, 1, 32, 40), torch.rand(1, 1, 32, 40)
+    with torch.inference_mode():
+        expected = base.fuse(ir, vi, 2, torch.Generator().manual_seed(1))
+        got = detailed.fuse(ir, vi, 2, torch.Generator().manual_seed(1))
+    assert torch.equal(got, expected)
+    with pytest.raises(ValueError, match="detail_blocks"):
+        dataclasses.replace(TINY, detail_blocks=1)
+
+
 def test_identical_seeds_give_identical_outputs(tiny_weights):
     rng = np.random.default_rng(0)
     ir = rng.integers(0, 256, (37, 53), dtype=np.uint8)

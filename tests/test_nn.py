@@ -9,6 +9,7 @@ import torch
 
 from ivif.nn import (
     EMA,
+    GuidedResidual,
     NoiseSchedule,
     TimestepUNet,
     UNetConfig,
@@ -143,3 +144,26 @@ def test_export_ema_writes_the_ema_weights_with_their_config(tmp_path):
     save_training_state(tmp_path / "no_ema.safetensors", model, optimizer, None, {"step": 3})
     with pytest.raises(ValueError, match="no EMA"):
         export_ema(tmp_path / "no_ema.safetensors", tmp_path / "x.safetensors")
+
+
+def test_guided_residual_starts_as_identity_and_learns():
+    """``h + body([h, guide])``: the zero last conv makes it the identity, gradients still reach
+    that conv, and once it is non-zero the block equals a float64 re-derivation."""
+    torch.manual_seed(0)
+    block = GuidedResidual(3, 4, hidden=5, depth=2)
+    assert [m.out_channels for m in block.body if isinstance(m, torch.nn.Conv2d)] == [5, 5, 3]
+    h, guide = torch.rand(2, 3, 9, 11), torch.rand(2, 4, 9, 11)
+    assert torch.equal(block(h, guide), h)
+    block(h, guide).square().sum().backward()
+    assert float(block.body[-1].weight.grad.abs().sum()) > 0
+    torch.nn.init.normal_(block.body[-1].weight)
+    x = torch.cat([h, guide], 1).double()
+    convs = [m for m in block.body if isinstance(m, torch.nn.Conv2d)]
+    for index, conv in enumerate(convs):
+        x = torch.nn.functional.conv2d(x, conv.weight.double(), conv.bias.double(), padding=1)
+        if index < len(convs) - 1:
+            x = torch.nn.functional.leaky_relu(x)
+    with torch.no_grad():
+        torch.testing.assert_close(block(h, guide).double(), h.double() + x, rtol=0, atol=1e-5)
+    block.zero_output()
+    assert torch.equal(block(h, guide), h)

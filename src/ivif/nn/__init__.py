@@ -1,6 +1,7 @@
 """Neural-network pieces shared by the diffusion-based methods (HCLFuse, Dif-CDFusion): noise
-schedule, DDIM sampler, timestep UNet, EMA and safetensors checkpoints."""
+schedule, DDIM sampler, timestep UNet, EMA, safetensors checkpoints and small conv blocks."""
 
+from ivif.nn.blocks import GuidedResidual, conv_stack
 from ivif.nn.checkpoint import (
     export_ema,
     load_matching_weights,
@@ -17,9 +18,11 @@ from ivif.nn.unet import TimestepUNet, UNetConfig, noise_level_embedding, timest
 
 __all__ = [
     "EMA",
+    "GuidedResidual",
     "NoiseSchedule",
     "TimestepUNet",
     "UNetConfig",
+    "conv_stack",
     "ddim_sample",
     "ddim_step",
     "ddim_timesteps",

@@ -79,6 +79,9 @@ class ModelConfig:
     #: feature map before the projection to C; "head": the infrared and visible images
     #: (1 + 3 channels) beside the head's pooled map, before its last two ResBlocks.
     input_skip: InputSkip = "none"
+    #: Ours: zero-initialised residual blocks on the output, each ``y + body([y, ir, vi])``
+    #: with two hidden 3×3 convs of C channels (needs ``input_skip``; docs/methods).
+    detail_blocks: int = 0
 
     def __post_init__(self) -> None:
         for name, unet in (("ir_unet", self.ir_unet), ("vi_unet", self.vi_unet)):
@@ -99,6 +102,9 @@ class ModelConfig:
             raise ValueError(
                 f"input_skip must be 'none', 'projection' or 'head', got {self.input_skip!r}"
             )
+
+        if self.detail_blocks < 0 or (self.detail_blocks and self.input_skip == "none"):
+            raise ValueError("detail_blocks must be ≥ 0 and needs the source images (input_skip)")
 
     @property
     def pad_multiple(self) -> int:

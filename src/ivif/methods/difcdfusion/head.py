@@ -9,6 +9,7 @@ from torch import nn
 from ivif.methods.difcdfusion.cdaf import CommonDifferentialFusion
 from ivif.methods.difcdfusion.config import ModelConfig
 from ivif.methods.difcdfusion.extractor import diffusion_input
+from ivif.nn import GuidedResidual
 
 __all__ = ["FusionNet", "HeadResBlock", "ReconstructionHead", "UpScale"]
 
@@ -82,11 +83,15 @@ class FusionNet(nn.Module):
         )
         self.upscale = UpScale(c)
         self.head = ReconstructionHead(c, 4 if config.input_skip == "head" else 0)
+        self.details = nn.ModuleList(
+            GuidedResidual(3, 4, c, 2) for _ in range(config.detail_blocks)
+        )
         self.reset_parameters()
 
     def reset_parameters(self, scheme: str = "normal") -> None:
         """``"normal"`` (spec §4): conv/linear weights N(0, 0.02), biases 0; BN weight
-        N(1, 0.02), bias 0. ``"pytorch"``: PyTorch's default (fan-in scaled) conv/linear init."""
+        N(1, 0.02), bias 0. ``"pytorch"``: PyTorch's default (fan-in scaled) conv/linear init.
+        Either way the detail blocks start as the identity."""
         if scheme not in ("normal", "pytorch"):
             raise ValueError(f"unknown init scheme {scheme!r}")
         for module in self.modules():
@@ -99,6 +104,8 @@ class FusionNet(nn.Module):
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
+        for block in self.details:
+            block.zero_output()
 
     def _sources(
         self, features: torch.Tensor, ir: torch.Tensor | None, vi: torch.Tensor | None
@@ -136,12 +143,13 @@ class FusionNet(nn.Module):
         skip, images = self.config.input_skip, None
         if skip != "none":
             ir, vi = self._sources(a, ir, vi)
+            images = torch.cat([ir, vi], 1)
             if skip == "projection":
                 a, b = torch.cat([a, ir.expand(-1, 3, -1, -1)], 1), torch.cat([b, vi], 1)
-            else:
-                images = torch.cat([ir, vi], 1)
         if self.config.query_modality == "vis":
             a, b = b, a
         common, difference = self.cdaf(self.project(a), self.project(b))
-        fused = self.head(self.upscale(common, difference), images)
+        fused = self.head(self.upscale(common, difference), images if skip == "head" else None)
+        for block in self.details:
+            fused = block(fused, images)
         return fused if self.training else fused.clamp(0.0, 1.0)

@@ -57,6 +57,9 @@ class ModelConfig:
     #: Give the decoder the encoder's full-resolution stem features (a deviation; the official
     #: decoder's finest skip is at 1/2 resolution, see docs/methods/hclfuse.md).
     full_resolution_skip: bool = False
+    #: Further zero-initialised residual blocks at full resolution after that skip, each
+    #: ``h + Conv(LeakyReLU(Conv(LeakyReLU(Conv([h, S])))))`` with 2C hidden channels (a deviation).
+    detail_blocks: int = 0
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.stem_kernel % 2 == 0:
@@ -65,6 +68,8 @@ class ModelConfig:
             raise ValueError("the UNet input is [condition, x_t]: 2 × latent_channels")
         if self.unet.out_channels != self.latent_channels:
             raise ValueError("the UNet predicts noise of latent_channels channels")
+        if self.detail_blocks < 0 or (self.detail_blocks and not self.full_resolution_skip):
+            raise ValueError("detail_blocks must be ≥ 0 and needs full_resolution_skip")
         if self.pad_multiple % 8:
             raise ValueError("pad_multiple must be a multiple of 8 (three stride-2 stages)")
 

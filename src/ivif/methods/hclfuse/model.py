@@ -4,14 +4,14 @@
   learnable channel mask M_s → stride-2 conv (features f1, f2, f3), and a sigmoid bottleneck
   giving the posterior q(Z|F) (global statistics as in the code, or per-pixel as in the paper).
 * :class:`FusionDecoder`: expands the denoised latent and adds f3, f2, f1 through skips (and,
-  optionally, the full-resolution stem features through :class:`FullResolutionSkip`).
+  optionally, the full-resolution stem features and further detail blocks through
+  :class:`ivif.nn.GuidedResidual`).
 * :class:`HCLFuseNet`: both, plus the conditional timestep UNet and the physics-guided DDIM.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable
 
 import torch
@@ -20,11 +20,10 @@ from torch import nn
 
 from ivif.methods.hclfuse.config import ModelConfig, PhysicsConfig
 from ivif.methods.hclfuse.physics import PhysicsGuidance, sobel_magnitude
-from ivif.nn import NoiseSchedule, TimestepUNet, ddim_sample
+from ivif.nn import GuidedResidual, NoiseSchedule, TimestepUNet, conv_stack, ddim_sample
 
 __all__ = [
     "EncoderOutput",
-    "FullResolutionSkip",
     "FusionDecoder",
     "HCLFuseNet",
     "VariationalBottleneckEncoder",
@@ -70,16 +69,6 @@ class UpBlock(nn.Module):
         return F.leaky_relu(self.conv(x))
 
 
-def _conv_stack(widths: list[int]) -> nn.Sequential:
-    """3×3 convs between consecutive widths with LeakyReLU between them (none at the end)."""
-    layers: list[nn.Module] = []
-    for index, (a, b) in enumerate(itertools.pairwise(widths)):
-        if index:
-            layers.append(nn.LeakyReLU())
-        layers.append(nn.Conv2d(a, b, 3, padding=1))
-    return nn.Sequential(*layers)
-
-
 @dataclasses.dataclass
 class EncoderOutput:
     """Skips ``(f1, f2, f3)`` at 1/2, 1/4, 1/8, and the posterior ``N(mu, exp(logvar))``.
@@ -111,7 +100,7 @@ class VariationalBottleneckEncoder(nn.Module):
         self.masks = nn.ModuleList(ChannelMask(b) for _, b in widths)
         self.downs = nn.ModuleList(nn.Conv2d(b, b, 3, stride=2, padding=1) for _, b in widths)
         head_out = z if config.posterior == "statistics" else 2 * z
-        self.bottleneck = _conv_stack([4 * c, 2 * c, c, head_out])
+        self.bottleneck = conv_stack([4 * c, 2 * c, c, head_out])
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         if x.dim() != 4 or x.shape[1] != 2 or x.shape[-2] % 8 or x.shape[-1] % 8:
@@ -135,30 +124,19 @@ class VariationalBottleneckEncoder(nn.Module):
         return EncoderOutput(tuple(features), mu, logvar, tuple(h.shape[-2:]), stem)
 
 
-class FullResolutionSkip(nn.Module):
-    """``h + Conv(LeakyReLU(Conv([h, stem])))`` at full resolution; the last conv starts at zero,
-    so a network gains the skip without changing its output (``full_resolution_skip``)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.body = _conv_stack([2 * channels, channels, channels])
-        nn.init.zeros_(self.body[-1].weight)
-        nn.init.zeros_(self.body[-1].bias)
-
-    def forward(self, h: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
-        return h + self.body(torch.cat([h, stem], dim=1))
-
-
 class FusionDecoder(nn.Module):
     """Latent (B, 2, H/8, W/8) in [0, 1] plus skips → fused luminance (B, 1, H, W), unbounded."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         c, z = config.width, config.latent_channels
-        self.expand = _conv_stack([z, c, 2 * c, 4 * c])
+        self.expand = conv_stack([z, c, 2 * c, 4 * c])
         self.blocks = nn.ModuleList(ResBlock(w, w) for w in (4 * c, 4 * c, 2 * c, 2 * c, c, c))
         self.ups = nn.ModuleList([UpBlock(4 * c, 2 * c), UpBlock(2 * c, c), UpBlock(c, c)])
-        self.full_resolution = FullResolutionSkip(c) if config.full_resolution_skip else None
+        self.full_resolution = GuidedResidual(c, c, c) if config.full_resolution_skip else None
+        self.details = nn.ModuleList(
+            GuidedResidual(c, c, 2 * c, 2) for _ in range(config.detail_blocks)
+        )
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(), nn.Conv2d(c, 1, 1))
 
     def forward(self, latent: torch.Tensor, encoded: EncoderOutput) -> torch.Tensor:
@@ -168,6 +146,8 @@ class FusionDecoder(nn.Module):
             h = self.ups[stage](self.blocks[2 * stage + 1](h))
         if self.full_resolution is not None:
             h = self.full_resolution(h, encoded.stem)
+        for block in self.details:
+            h = block(h, encoded.stem)
         return self.head(h)
 
 
