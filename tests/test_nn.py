@@ -132,14 +132,18 @@ def test_weights_and_training_state_round_trip(tmp_path):
 
 
 def test_export_ema_writes_the_ema_weights_with_their_config(tmp_path):
-    model = torch.nn.Linear(3, 2)
+    """The EMA replaces the parameters; buffers (BatchNorm statistics) keep the model's."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    model(torch.randn(5, 3))  # non-trivial running statistics
     optimizer = torch.optim.Adam(model.parameters())
-    ema = {name: value + 1.0 for name, value in model.state_dict().items()}
+    ema = {name: value + 1.0 for name, value in model.named_parameters()}
     save_training_state(tmp_path / "last.safetensors", model, optimizer, ema, {"step": 3})
     out = export_ema(tmp_path / "last.safetensors", tmp_path / "w.safetensors", {"step": 3})
-    clone = torch.nn.Linear(3, 2)
+    clone = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     load_weights(clone, out)
-    assert all(torch.equal(clone.state_dict()[k], v) for k, v in ema.items())
+    expected = {**model.state_dict(), **ema}
+    assert clone.state_dict().keys() == expected.keys()
+    assert all(torch.equal(clone.state_dict()[k], v) for k, v in expected.items())
     assert read_config(out) == {"step": 3}
     save_training_state(tmp_path / "no_ema.safetensors", model, optimizer, None, {"step": 3})
     with pytest.raises(ValueError, match="no EMA"):

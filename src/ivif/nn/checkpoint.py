@@ -58,13 +58,19 @@ def export_ema(
     checkpoint: str | os.PathLike, path: str | os.PathLike, config: dict[str, Any] | None = None
 ) -> Path:
     """Write the EMA weights of a training-state file (:func:`save_training_state`) as a weights
-    file, with ``config`` beside it: for shipping a step other than the best-scored one."""
+    file, with ``config`` beside it: for shipping a step other than the best-scored one.
+
+    The EMA covers the trainable parameters; buffers (e.g. BatchNorm statistics) come from the
+    model's own state, as when the loop validates with :meth:`EMA.applied`."""
     with safe_open(str(checkpoint), framework="pt") as handle:
-        ema = {key[4:]: handle.get_tensor(key) for key in handle.keys() if key.startswith("ema.")}  # noqa: SIM118
+        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    ema = {key[4:]: value for key, value in state.items() if key.startswith("ema.")}
     if not ema:
         raise ValueError(f"{checkpoint}: no EMA weights in this file")
+    weights = {key[6:]: value for key, value in state.items() if key.startswith("model.")}
+    weights.update(ema)
     path = Path(path)
-    _atomic_save(ema, path, {"format": "pt"})
+    _atomic_save(weights, path, {"format": "pt"})
     if config is not None:
         _write_config(path, config)
     return path
