@@ -144,11 +144,12 @@ def summarise(args: argparse.Namespace) -> None:
         return float(np.mean(values)) if values else float("nan")
 
     means = {m: {k: mean(m, k) for k in keys} for m in methods}
-    beats = {
-        k: all(means[args.method][k] > means[b][k] for b in BASELINES if b in means)
-        for k in CRITERION
-        if args.method in means
-    }
+    missing = [m for m in order if m not in means]
+    beats = (
+        None
+        if missing
+        else {k: all(means[args.method][k] > means[b][k] for b in BASELINES) for k in CRITERION}
+    )
     paper = PAPER.get(args.method, {})
     summary = {
         "dataset": "msrs/test",
@@ -183,7 +184,9 @@ def summarise(args: argparse.Namespace) -> None:
             else []
         ),
         "",
-        f"{args.method} above both baselines: {beats}",
+        f"{args.method} above both baselines: {beats}"
+        if beats is not None
+        else f"not compared: no rows for {', '.join(missing)} (run them, or --import-rows CSV)",
         "",
     ]
     args.out.with_suffix(".md").write_text("\n".join(lines))

@@ -508,11 +508,11 @@ def test_detail_blocks_start_as_the_network_without_them(tmp_path):
 
 
 def test_input_skip_configs():
-    """The ``cpu`` config feeds the images to the head at C = 24; ``official`` keeps
-    the features-only network of the spec."""
+    """The ``cpu`` config feeds the images to the head at C = 24 and has one detail block;
+    ``official`` keeps the features-only network of the spec."""
     cpu, official = CONFIGS["cpu"][0], CONFIGS["official"][0]
-    assert cpu.input_skip == "head" and cpu.fusion_channels == 24
-    assert official.input_skip == "none"
+    assert cpu.input_skip == "head" and cpu.fusion_channels == 24 and cpu.detail_blocks == 1
+    assert official.input_skip == "none" and official.detail_blocks == 0
     assert official.projection_inputs == official.feature_channels == 128
     with pytest.raises(ValueError, match="input_skip"):
         dataclasses.replace(TINY, input_skip="both")

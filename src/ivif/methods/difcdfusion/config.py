@@ -209,6 +209,7 @@ CONFIGS: dict[str, tuple[ModelConfig, TrainConfig]] = {
             fusion_channels=24,
             heads=2,
             input_skip="head",
+            detail_blocks=1,
         ),
         TrainConfig(
             ddpm_steps=2000,

@@ -169,6 +169,7 @@ CPU = ModelConfig(
     ),
     pad_multiple=32,
     full_resolution_skip=True,
+    detail_blocks=1,
 )
 
 CONFIGS: dict[str, ModelConfig] = {"official": OFFICIAL, "cpu": CPU}
