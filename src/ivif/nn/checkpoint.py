@@ -62,13 +62,13 @@ def export_ema(
 
     The EMA covers the trainable parameters; buffers (e.g. BatchNorm statistics) come from the
     model's own state, as when the loop validates with :meth:`EMA.applied`."""
-    with safe_open(str(checkpoint), framework="pt") as handle:
-        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    ema = {key[4:]: value for key, value in state.items() if key.startswith("ema.")}
+    with safe_open(str(checkpoint), framework="pt") as handle:  # not the optimiser moments
+        keys = [k for k in handle.keys() if k.startswith(("model.", "ema."))]  # noqa: SIM118
+        state = {k: handle.get_tensor(k) for k in keys}
+    ema = _section(state, "ema.")
     if not ema:
         raise ValueError(f"{checkpoint}: no EMA weights in this file")
-    weights = {key[6:]: value for key, value in state.items() if key.startswith("model.")}
-    weights.update(ema)
+    weights = {**_section(state, "model."), **ema}
     path = Path(path)
     _atomic_save(weights, path, {"format": "pt"})
     if config is not None:
@@ -101,6 +101,12 @@ def load_matching_weights(model: nn.Module, path: str | os.PathLike) -> list[str
             f"{path}: tensors the model does not have: {', '.join(result.unexpected_keys)}"
         )
     return list(result.missing_keys)
+
+
+def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors of one part of a training-state file (``model.``, ``ema.``, ``optim.``), with
+    the prefix removed."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -144,14 +150,13 @@ def load_training_state(
         if "info" not in metadata:
             raise ValueError(f"{path}: not a training-state file (no 'info' metadata)")
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    model.load_state_dict(_section(tensors, "model."))
+    ema = _section(tensors, "ema.")
     if optimizer is not None:
         state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value
+        for key, value in _section(tensors, "optim.").items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
         groups = json.loads(metadata["param_groups"])
         current = optimizer.state_dict()["param_groups"]
         if len(groups) != len(current):

@@ -102,7 +102,6 @@ class ModelConfig:
             raise ValueError(
                 f"input_skip must be 'none', 'projection' or 'head', got {self.input_skip!r}"
             )
-
         if self.detail_blocks < 0 or (self.detail_blocks and self.input_skip == "none"):
             raise ValueError("detail_blocks must be ≥ 0 and needs the source images (input_skip)")
 

@@ -143,7 +143,8 @@ class FusionNet(nn.Module):
         skip, images = self.config.input_skip, None
         if skip != "none":
             ir, vi = self._sources(a, ir, vi)
-            images = torch.cat([ir, vi], 1)
+            if skip == "head" or self.details:
+                images = torch.cat([ir, vi], 1)
             if skip == "projection":
                 a, b = torch.cat([a, ir.expand(-1, 3, -1, -1)], 1), torch.cat([b, vi], 1)
         if self.config.query_modality == "vis":
