@@ -362,6 +362,10 @@ def test_training_stage_lowers_loss_and_resumes_bit_identically(
         _losses(tmp_path / run / "train_log.csv") for run in ("straight", "resumed")
     )
     assert resumed == straight and len(resumed) == TINY_TRAIN.ddpm_steps // TINY_TRAIN.log_every
+    if stage == "fusion":  # the fusion stage also logs colour error and image-quality metrics
+        with open(tmp_path / "straight" / "val_log.csv", newline="") as handle:
+            header = next(csv.reader(handle))
+        assert {"score", "chroma_levels", "SF", "AG", "VIF", "Qabf"} <= set(header)
 
 
 def _losses(path) -> list[tuple[str, str]]:

@@ -46,6 +46,13 @@ class LoopConfig:
     validate_every: int = 500
     #: Stop after this many validations without a better score (0: never).
     patience: int = 0
+    #: The validation value that chooses ``best.safetensors`` (a key of ``task.validate``).
+    select_by: str = "score"
+    #: Whether a higher ``select_by`` is better (``score`` is a loss: lower is better).
+    select_higher: bool = False
+    #: Also export the EMA weights of every validation to ``validated/step-N.safetensors``, so
+    #: that any step can be shipped after comparing the logged metrics.
+    keep_validated: bool = False
 
 
 class TrainingTask(Protocol):
@@ -57,10 +64,10 @@ class TrainingTask(Protocol):
         """Loss terms of one step; must contain ``total`` (the one that is back-propagated)."""
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics; must contain ``score`` (lower is better)."""
+        """Validation values; must contain ``score`` (lower is better) and ``select_by``."""
 
-    def save_best(self, model: nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
-        """Export the (EMA) weights that gave the best score so far."""
+    def export(self, model: nn.Module, path: Path, info: dict[str, Any]) -> None:
+        """Write ``model``'s weights to ``path`` with the config JSON beside it."""
 
 
 @dataclasses.dataclass
@@ -117,6 +124,17 @@ class _CsvLog:
             )
 
 
+def _improves(metrics: dict[str, float], best: float, config: LoopConfig) -> bool:
+    """Whether a validation beats the best so far by ``config.select_by``."""
+    if config.select_by not in metrics:
+        raise KeyError(
+            f"select_by={config.select_by!r} is not a validation value; "
+            f"choose from {', '.join(sorted(metrics))}"
+        )
+    value = metrics[config.select_by]
+    return value > best if config.select_higher else value < best
+
+
 @contextmanager
 def _stop_requests() -> Iterator[Callable[[], bool]]:
     """Turn SIGINT/SIGTERM into a flag checked between steps."""
@@ -144,7 +162,9 @@ def train(
     """Train ``task.model`` with Adam until ``max_steps`` (or ``stop_at``, or early stopping).
 
     ``run_dir`` receives ``last.safetensors`` (resume state), ``train_log.csv``,
-    ``val_log.csv`` and whatever :meth:`TrainingTask.save_best` writes.
+    ``val_log.csv``, ``best.safetensors`` (the EMA weights of the best validation by
+    ``config.select_by``; ``best_score`` is that value) and, with ``keep_validated``, one
+    ``validated/step-N.safetensors`` per validation; :meth:`TrainingTask.export` writes them.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +173,7 @@ def train(
     ema = EMA(model, config.ema_decay)
     info: dict[str, Any] = {
         "step": 0,
-        "best_score": math.inf,
+        "best_score": -math.inf if config.select_higher else math.inf,
         "best_step": -1,
         "stale": 0,
         "seconds": 0.0,
@@ -200,10 +220,15 @@ def train(
                 with ema.applied(model), torch.inference_mode():
                     metrics = task.validate(model)
                 val_log.write({"step": step, **metrics})
-                if metrics["score"] < info["best_score"]:
-                    info.update(best_score=metrics["score"], best_step=step, stale=0)
+                described = {"step": step, **metrics}
+                if config.keep_validated:
                     with ema.applied(model):
-                        task.save_best(model, run_dir, {"step": step, **metrics})
+                        path = run_dir / "validated" / f"step-{step}.safetensors"
+                        task.export(model, path, described)
+                if _improves(metrics, info["best_score"], config):
+                    info.update(best_score=metrics[config.select_by], best_step=step, stale=0)
+                    with ema.applied(model):
+                        task.export(model, run_dir / "best.safetensors", described)
                 else:
                     info["stale"] += 1
                     if config.patience and info["stale"] >= config.patience:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from ivif.errors import InputError
 from ivif.nn.unet import UNetConfig
+from ivif.train.validation import check_selection
 
 __all__ = ["CONFIGS", "ModelConfig", "TrainConfig", "get_config"]
 
@@ -180,6 +181,11 @@ class TrainConfig:
     checkpoint_every: int = 50
     validate_every: int = 250
     val_pairs: int = 4
+    #: Fusion stage: the validation value that picks ``best.safetensors`` (the loss ``score``,
+    #: ``chroma_levels`` or a logged metric such as ``Qabf``); the denoisers use their loss.
+    select_by: str = "score"
+    #: Keep every validation's EMA weights (``validated/step-N.safetensors``).
+    keep_validated: bool = False
 
     def __post_init__(self) -> None:
         if self.perceptual not in ("none", "random", "vgg16"):
@@ -190,6 +196,7 @@ class TrainConfig:
             raise ValueError(f"unknown fusion_init {self.fusion_init!r}")
         if self.ddpm_max_t < 1:
             raise ValueError("ddpm_max_t must be >= 1")
+        check_selection(self.select_by, extra=("chroma_levels",))
         if self.exposure is not None:
             object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
 

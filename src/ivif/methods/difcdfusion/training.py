@@ -42,7 +42,7 @@ from ivif.nn import (
     save_weights,
 )
 from ivif.ops.tiling import pad_to_multiple
-from ivif.train import LoopConfig, TrainResult, train
+from ivif.train import LoopConfig, TrainResult, higher_is_better, train, validation_quality
 
 __all__ = [
     "STAGES",
@@ -85,6 +85,9 @@ def loop_config(train: TrainConfig, stage: Stage) -> LoopConfig:
         log_every=train.log_every,
         checkpoint_every=train.checkpoint_every,
         validate_every=train.validate_every,
+        select_by=train.select_by if stage == "fusion" else "score",
+        select_higher=stage == "fusion" and higher_is_better(train.select_by),
+        keep_validated=train.keep_validated,
     )
 
 
@@ -182,8 +185,8 @@ class DenoiserTask:
         values["score"] = float(np.mean(list(values.values())))
         return values
 
-    def save_best(self, model: nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
-        save_weights(model, run_dir / "best.safetensors", self.describe(info))
+    def export(self, model: nn.Module, path: Path, info: dict[str, Any]) -> None:
+        save_weights(model, path, self.describe(info))
 
     def describe(self, info: dict[str, Any]) -> dict[str, Any]:
         return _describe(
@@ -266,7 +269,8 @@ class FusionTask:
         return model(*self.extractor(ir, vi, generator), ir, vi)[..., :h, :w]
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        """Mean loss terms (``score`` = total) and chroma error in 8-bit levels."""
+        """Mean loss terms (``score`` = total), chroma error in 8-bit levels and
+        :func:`~ivif.train.validation_quality`."""
         totals: dict[str, float] = {}
         for index, planes in enumerate(self.val_images):
             ir, vi = planes[:, :1], planes[:, 1:4]
@@ -274,12 +278,13 @@ class FusionTask:
             values = {k: float(v) for k, v in self.loss(fused, vi, ir).items()}
             values["score"] = values.pop("total")
             values["chroma_levels"] = chroma_error(fused, vi)
+            values.update(validation_quality(ir, vi, fused.clamp(0, 1)))
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value / len(self.val_images)
         return totals
 
-    def save_best(self, model: nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
-        save_weights(model, run_dir / "best.safetensors", self.describe(info))
+    def export(self, model: nn.Module, path: Path, info: dict[str, Any]) -> None:
+        save_weights(model, path, self.describe(info))
 
     def describe(self, info: dict[str, Any]) -> dict[str, Any]:
         described = _describe(

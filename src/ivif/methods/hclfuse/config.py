@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from ivif.errors import InputError
 from ivif.nn.unet import UNetConfig
+from ivif.train.validation import check_selection
 
 __all__ = ["CONFIGS", "ModelConfig", "PhysicsConfig", "TrainConfig", "get_config"]
 
@@ -136,12 +137,18 @@ class TrainConfig:
     val_pairs: int = 8
     #: Stop after this many validations without improvement (0: never stop early).
     patience: int = 4
+    #: The validation value that picks ``best.safetensors``: the loss ``score`` or a logged
+    #: metric (``SF``, ``VIF``, ``Qabf``, …; higher is better for those).
+    select_by: str = "score"
+    #: Keep every validation's EMA weights (``validated/step-N.safetensors``).
+    keep_validated: bool = False
 
     def __post_init__(self) -> None:
         if self.fusion_loss not in ("official", "max"):
             raise ValueError(f"fusion_loss must be 'official' or 'max', got {self.fusion_loss!r}")
         if self.fusion_ir not in ("aligned", "raw"):
             raise ValueError(f"fusion_ir must be 'aligned' or 'raw', got {self.fusion_ir!r}")
+        check_selection(self.select_by)
         if self.exposure is not None:
             object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
             if self.ot_blend != 0.0:

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from ivif.data import PatchSampler, load_gray_pair, load_pairs
-from ivif.io import to_uint8
 from ivif.methods.hclfuse.config import ModelConfig, TrainConfig
 from ivif.methods.hclfuse.model import (
     HCLFuseNet,
@@ -23,41 +22,13 @@ from ivif.methods.hclfuse.model import (
 from ivif.nn import load_matching_weights, save_weights
 from ivif.ops import ot_align
 from ivif.ops.tiling import pad_to_multiple
-from ivif.train import LoopConfig
+from ivif.train import LoopConfig, higher_is_better, validation_quality
 
 __all__ = [
     "HCLFuseTask",
     "loop_config",
-    "sharpness_metrics",
     "train_config_from",
 ]
-
-
-#: Metrics logged at each validation (``ivif.evaluate`` names).
-VALIDATION_METRICS = ("EN", "SD", "SF", "AG", "VIF", "Qabf")
-
-
-def sharpness_metrics(fused: np.ndarray) -> dict[str, float]:
-    """Quick no-reference figures on a uint8-scale gray image: SD, SF and AG (spec §8)."""
-    f = fused.astype(np.float64)
-    rf = np.sqrt(np.mean(np.diff(f, axis=1) ** 2))
-    cf = np.sqrt(np.mean(np.diff(f, axis=0) ** 2))
-    dx = f[:-1, 1:] - f[:-1, :-1]
-    dy = f[1:, :-1] - f[:-1, :-1]
-    return {
-        "SD": float(f.std()),
-        "SF": float(np.hypot(rf, cf)),
-        "AG": float(np.mean(np.sqrt((dx**2 + dy**2) / 2.0))),
-    }
-
-
-def _quality(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> dict[str, float]:
-    """Validation metrics of uint8 planes (``tang`` convention if the metrics are installed)."""
-    try:
-        from ivif.evaluation import evaluate_arrays
-    except ImportError:
-        return sharpness_metrics(fused)
-    return evaluate_arrays(ir, vi, fused, metrics=VALIDATION_METRICS, convention="tang")
 
 
 def loop_config(train: TrainConfig) -> LoopConfig:
@@ -72,6 +43,9 @@ def loop_config(train: TrainConfig) -> LoopConfig:
         checkpoint_every=train.checkpoint_every,
         validate_every=train.validate_every,
         patience=train.patience,
+        select_by=train.select_by,
+        select_higher=higher_is_better(train.select_by),
+        keep_validated=train.keep_validated,
     )
 
 
@@ -157,8 +131,8 @@ class HCLFuseTask:
         return terms
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        """Mean configured fusion loss (``score``, raw IR as target) and quality metrics over the
-        validation pairs: :func:`ivif.evaluate` (``tang``) when available, else SD/SF/AG."""
+        """Mean configured fusion loss (``score``, raw IR as target) and
+        :func:`~ivif.train.validation_quality` over the validation pairs."""
         totals: dict[str, float] = {}
         for index, planes in enumerate(self.val_images):
             ir, vi = planes[:, :1], planes[:, 1:2]
@@ -169,13 +143,13 @@ class HCLFuseTask:
                 pad_to_multiple(ir, multiple), pad_to_multiple(vi, multiple), None, generator
             )[..., :h, :w].clamp(0, 1)
             values = {"score": float(self.fusion_loss(fused, ir, vi))}
-            values.update(_quality(*(to_uint8(x)[0, 0].numpy() for x in (ir, vi, fused))))
+            values.update(validation_quality(ir, vi, fused))
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value / len(self.val_images)
         return totals
 
-    def save_best(self, model: nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
-        save_weights(model, run_dir / "best.safetensors", self.describe(info))
+    def export(self, model: nn.Module, path: Path, info: dict[str, Any]) -> None:
+        save_weights(model, path, self.describe(info))
 
     def describe(self, info: dict[str, Any]) -> dict[str, Any]:
         """The config JSON stored beside exported weights."""
