@@ -85,6 +85,9 @@ def main() -> int:
         "fuses cached results method by method, possibly in separate runs on a machine shared with "
         "other jobs: they show the order of magnitude. Quiet-machine medians are in "
         "`benchmarks/results/*_speed.md`.",
+        "- Peak RSS is the high-water mark of a fresh process that fuses one dataset with one "
+        "method (interpreter and torch included; the increase column is over the process after the "
+        "method was loaded); '–' where the images came from another run.",
         f"- Command: `{' '.join(shlex.quote(a) for a in _without_notes(sys.argv))}`",
         f"- Methods: {', '.join(config.methods)}; metrics convention `{config.convention}` on gray "
         "(the fused image's gray against the gray sources).",

@@ -1,6 +1,7 @@
 """``ivif bench`` on a tiny generated dataset: outputs agree, caching, externals, resuming."""
 
 import csv
+import dataclasses
 import re
 import statistics
 
@@ -36,6 +37,7 @@ def make_config(dataset, out, **kwargs):
         "metrics": METRICS,
         "jobs": 1,
         "progress": False,
+        "isolate": False,  # fusing in-process keeps the tests fast and lets them count calls
     }
     options.update(kwargs)
     return BenchConfig(datasets=[resolve_dataset(str(dataset))], output=out, **options)
@@ -148,6 +150,31 @@ def test_parallel_workers_give_the_same_values(dataset, tmp_path):
         make_config(dataset, tmp_path / "parallel", methods=["average"], jobs=2)
     )
     assert parallel.values == serial.values
+
+
+def test_isolated_fusing_measures_the_method_not_the_benchmark_process(dataset, tmp_path):
+    """With ``isolate`` each method fuses in a fresh process: a large buffer held by the
+    benchmark process shows in the in-process peak but not in the isolated one."""
+    status = bench_run._memory_status()
+    if status is None:
+        pytest.skip("needs /proc/self/status (Linux)")
+    held = np.ones(600 * 2**20, dtype=np.uint8)  # 600 MB, touched
+    own_rss = bench_run._memory_status()["VmRSS"]
+    runs = {}
+    for isolate in (True, False):
+        config = make_config(dataset, tmp_path / str(isolate), methods=["average"])
+        results = run_benchmark(dataclasses.replace(config, isolate=isolate))
+        runs[isolate] = results.memory[(results.config.datasets[0].name, "average")]
+    assert runs[False]["peak_rss_mb"] >= own_rss - 1 > 600  # figures are rounded to 0.1 MB
+    assert runs[True]["peak_rss_mb"] < own_rss - 400
+    assert held[-1] == 1
+    # Both ways write the same images.
+    for name in NAMES:
+        isolated, in_process = (
+            next((tmp_path / str(isolate) / "fused").glob(f"*/average/{name}.png"))
+            for isolate in (True, False)
+        )
+        assert isolated.read_bytes() == in_process.read_bytes()
 
 
 def test_cli(dataset, tmp_path, capsys):

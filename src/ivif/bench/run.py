@@ -5,7 +5,8 @@ stopped:
 
 * ``OUT/fused/<dataset>/<method>/<image>.png`` — fused images (atomic writes);
 * ``OUT/fused/<dataset>/<method>/timing.csv`` — seconds per pair, appended pair by pair;
-* ``OUT/fused/<dataset>/<method>/memory.json`` — peak resident memory of the last fusing run;
+* ``OUT/fused/<dataset>/<method>/memory.json`` — peak resident memory of the last fusing run
+  (by default each (dataset, method) is fused in a fresh process, so the peak is that method's own);
 * ``OUT/metrics/<convention>/<dataset>/<method>.csv`` — metric values, appended image by image and
   keyed by the fused file's modification time, so a re-fused image is re-evaluated.
 """
@@ -15,10 +16,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -51,6 +54,9 @@ class BenchConfig:
     jobs: int = 2
     seed: int = 0
     progress: bool = True
+    #: Fuse each (dataset, method) in a fresh child process: the peak memory is then the
+    #: method's own, not the benchmark process's high-water mark (glibc keeps freed heap).
+    isolate: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,39 +149,56 @@ def fuse_dataset(
     todo = [p for p in pairs if config.overwrite or not targets[p.name].exists()]
     failures: dict[str, str] = {}
     if todo:
-        try:
-            method = create_method(method_name)
-        except InputError as exc:
-            return {}, {pair.name: f"method unavailable: {exc}" for pair in todo}
-        timing_file = folder / "timing.csv"
-        measured = _reset_peak_memory()
-        baseline = _memory_status()
-        bar = tqdm(
-            todo,
-            desc=f"{dataset.name} · {method_name}",
-            unit="pair",
-            disable=not config.progress,
-            file=sys.stderr,
-        )
-        for pair in bar:
-            try:
-                ir, vi = load_pair(pair.ir, pair.vi)
-                start = time.perf_counter()
-                fused = fuse_arrays(method, ir, vi, config.seed)
-                elapsed = time.perf_counter() - start
-                write_image(targets[pair.name], fused)
-                _append_row(timing_file, ("image", "seconds"), (pair.name, f"{elapsed:.6f}"))
-            except (InputError, ValueError, RuntimeError, OSError) as exc:
-                failures[pair.name] = f"fusing failed: {exc}"
-        status = _memory_status()
-        if measured and baseline and status:
-            memory = {
-                "peak_rss_mb": round(status["VmHWM"], 1),
-                "increase_mb": round(status["VmHWM"] - baseline["VmRSS"], 1),
-            }
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "memory.json").write_text(json.dumps(memory))
+        job = (method_name, todo, folder, config.seed, f"{dataset.name} · {method_name}")
+        if config.isolate:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(1, mp_context=context) as pool:
+                threads = torch.get_num_threads()
+                failures = pool.submit(_fuse_pairs, *job, config.progress, threads).result()
+        else:
+            failures = _fuse_pairs(*job, config.progress)
     return {n: t for n, t in targets.items() if t.exists() and n not in failures}, failures
+
+
+def _fuse_pairs(
+    method_name: str,
+    pairs: list[ImagePair],
+    folder: Path,
+    seed: int,
+    label: str,
+    progress: bool,
+    threads: int | None = None,
+) -> dict[str, str]:
+    """Fuse ``pairs`` into ``folder`` (images, ``timing.csv``, ``memory.json``); returns the
+    failures by image. Runs in the benchmark process or in a fresh child (``threads`` set)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        method = create_method(method_name)
+    except InputError as exc:
+        return {pair.name: f"method unavailable: {exc}" for pair in pairs}
+    failures: dict[str, str] = {}
+    measured = _reset_peak_memory()
+    baseline = _memory_status()
+    for pair in tqdm(pairs, desc=label, unit="pair", disable=not progress, file=sys.stderr):
+        try:
+            ir, vi = load_pair(pair.ir, pair.vi)
+            start = time.perf_counter()
+            fused = fuse_arrays(method, ir, vi, seed)
+            elapsed = time.perf_counter() - start
+            write_image(folder / f"{pair.name}.png", fused)
+            _append_row(folder / "timing.csv", ("image", "seconds"), (pair.name, f"{elapsed:.6f}"))
+        except (InputError, ValueError, RuntimeError, OSError) as exc:
+            failures[pair.name] = f"fusing failed: {exc}"
+    status = _memory_status()
+    if measured and baseline and status:
+        memory = {
+            "peak_rss_mb": round(status["VmHWM"], 1),
+            "increase_mb": round(status["VmHWM"] - baseline["VmRSS"], 1),
+        }
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "memory.json").write_text(json.dumps(memory))
+    return failures
 
 
 def _external_files(folder: Path) -> dict[str, Path]:
