@@ -437,6 +437,30 @@ def test_luma_loss_space_matches_float64_rederivation():
         dataclasses.replace(TINY_TRAIN, loss_space="lab")
 
 
+def test_difference_term_is_added_in_the_loss_space_when_weighted():
+    gen = torch.Generator().manual_seed(4)
+    fused, vi = (torch.rand(1, 3, 10, 11, generator=gen, dtype=torch.float64) for _ in "fv")
+    ir = torch.rand(1, 1, 10, 11, generator=gen, dtype=torch.float64)
+    base = dataclasses.replace(TINY_TRAIN, perceptual="none", loss_space="luma")
+    without = FusionLoss(base)(fused, vi, ir)
+    assert "difference" not in without
+    terms = FusionLoss(dataclasses.replace(base, difference_weight=5.0))(fused, vi, ir)
+    luma = np.array([0.299, 0.587, 0.114])
+    yf, yv = (np.tensordot(luma, x[0].numpy(), axes=1) for x in (fused, vi))
+    i = ir[0, 0].numpy()
+    expected = np.mean(
+        [
+            np.abs(
+                np.abs(np.diff(yf, axis=a))
+                - np.maximum(*(np.abs(np.diff(x, axis=a)) for x in (yv, i)))
+            ).mean()
+            for a in (1, 0)
+        ]
+    )
+    assert float(terms["difference"]) == pytest.approx(expected, rel=1e-9)
+    assert float(terms["total"] - without["total"]) == pytest.approx(5 * expected, rel=1e-9)
+
+
 def test_fusion_init_schemes():
     torch.manual_seed(0)
     fusion = FusionNet(TINY)

@@ -15,7 +15,7 @@ from ivif.methods.hclfuse import CONFIGS, HCLFuseNet, ModelConfig, load_model
 from ivif.methods.hclfuse.config import TrainConfig
 from ivif.methods.hclfuse.physics import PhysicsGuidance, guidance_weights
 from ivif.methods.hclfuse.training import HCLFuseTask, loop_config
-from ivif.nn import UNetConfig, save_weights
+from ivif.nn import UNetConfig, difference_loss, save_weights
 from ivif.ops import histogram_sinkhorn, ot_align
 from ivif.ops.tiling import pad_border, pad_to_multiple
 from ivif.train import train
@@ -133,6 +133,8 @@ def test_train_config_rejects_unknown_loss_options():
         TrainConfig(fusion_loss="mean")
     with pytest.raises(ValueError, match="fusion_ir"):
         TrainConfig(fusion_ir="ot")
+    with pytest.raises(ValueError, match="difference_weight applies to the 'max' fusion loss"):
+        TrainConfig(fusion_loss="official", difference_weight=1.0)
 
 
 def test_config_round_trips_through_json_dict():
@@ -341,6 +343,9 @@ def test_init_weights_and_max_loss_task(shared_dir, tmp_path, tiny_weights):
     fused = 0.5 * (ir + vi)
     assert task.fusion_loss(fused, ir, vi).item() == max_fusion_loss(fused, ir, vi, 3.0).item()
     assert torch.isfinite(task.losses(torch.Generator().manual_seed(0))["total"])
+    task.train_config = dataclasses.replace(cfg, difference_weight=7.0)
+    expected = max_fusion_loss(fused, ir, vi, 3.0) + 7.0 * difference_loss(fused, ir, vi)
+    assert task.fusion_loss(fused, ir, vi).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_full_resolution_skip_starts_as_the_model_without_it(tiny_weights, tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +17,7 @@ from ivif.nn import (
     UNetConfig,
     ddim_sample,
     ddim_timesteps,
+    difference_loss,
     export_ema,
     load_training_state,
     load_weights,
@@ -171,3 +174,41 @@ def test_guided_residual_starts_as_identity_and_learns():
         torch.testing.assert_close(block(h, guide).double(), h.double() + x, rtol=0, atol=1e-5)
     block.zero_output()
     assert torch.equal(block(h, guide), h)
+
+
+def test_difference_loss_equals_a_float64_loop_rederivation():
+    generator = torch.Generator().manual_seed(3)
+    fused, vi = (torch.rand(2, 3, 5, 6, generator=generator, dtype=torch.float64) for _ in range(2))
+    ir = torch.rand(2, 1, 5, 6, generator=generator, dtype=torch.float64)  # broadcast over RGB
+    f, v, r = fused.tolist(), vi.tolist(), ir.tolist()
+    means = []
+    for dy, dx in ((0, 1), (1, 0)):
+        errors = []
+        for b, c in itertools.product(range(2), range(3)):
+            for i, j in itertools.product(range(5 - dy), range(6 - dx)):
+                steps = [
+                    abs(x[b][ch][i + dy][j + dx] - x[b][ch][i][j])
+                    for x, ch in ((f, c), (v, c), (r, 0))
+                ]
+                errors.append(abs(steps[0] - max(steps[1], steps[2])))
+        means.append(math.fsum(errors) / len(errors))
+    assert float(difference_loss(fused, vi, ir)) == pytest.approx(sum(means) / 2, rel=1e-12)
+
+
+def test_difference_loss_analytic_cases_and_gradient():
+    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert float(difference_loss(x, x, 0.5 * x)) == 0.0  # F is the source with the larger steps
+    checkerboard = torch.from_numpy(np.indices((16, 16)).sum(0) % 2.0).float()[None, None]
+    flat = torch.full_like(checkerboard, 0.5)
+    assert float(difference_loss(flat, checkerboard)) == 1.0  # target steps 1, F's steps 0
+    weak = (0.45 + 0.1 * checkerboard).requires_grad_()  # steps of 0.1
+    loss = difference_loss(weak, checkerboard)
+    assert float(loss) == pytest.approx(0.9)
+    loss.backward()
+    with torch.no_grad():  # descending raises the contrast towards the target's
+        assert (
+            float(difference_loss(weak - 0.05 * weak.grad / weak.grad.abs().max(), checkerboard))
+            < 0.9 - 0.09
+        )
+    with pytest.raises(ValueError, match="at least one source"):
+        difference_loss(flat)

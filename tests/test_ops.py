@@ -17,6 +17,7 @@ from ivif.ops import (
     laplacian_pyramid,
     laplacian_synthesis,
     max_levels,
+    neighbour_differences,
     sobel,
 )
 
@@ -73,6 +74,18 @@ def test_sobel_matches_scipy():
     np.testing.assert_allclose(
         gy[0, 0].numpy(), ndimage.sobel(x[0, 0].numpy(), axis=0, mode="nearest"), atol=1e-12
     )
+
+
+def test_neighbour_differences_match_numpy_and_see_what_sobel_cannot():
+    x = image64(9, 12, c=2)
+    horizontal, vertical = neighbour_differences(x)
+    np.testing.assert_array_equal(horizontal.numpy(), np.diff(x.numpy(), axis=-1))
+    np.testing.assert_array_equal(vertical.numpy(), np.diff(x.numpy(), axis=-2))
+    assert neighbour_differences(x[0, 0])[0].shape == (9, 11)  # any leading dimensions
+    checkerboard = torch.from_numpy(np.indices((8, 8)).sum(0) % 2.0)[None, None]
+    gx, gy = sobel(checkerboard, border="valid")
+    assert gx.abs().max() == 0 and gy.abs().max() == 0
+    assert all(d.abs().min() == 1 for d in neighbour_differences(checkerboard))
 
 
 def test_shape_checks():

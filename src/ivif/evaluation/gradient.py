@@ -18,6 +18,7 @@ from ivif.evaluation._common import (
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
+from ivif.ops.filters import neighbour_differences
 from ivif.ops.matlab import conv2_same_ordered
 
 HALF_PI = math.pi / 2
@@ -73,8 +74,7 @@ def spatial_frequency_vifb(inputs: MetricInputs) -> float:
     """VIFB: channels side by side, both sums divided by M·n (§2.11)."""
     f = torch.cat(tuple(inputs.f), dim=-1)
     m, n = f.shape
-    horizontal = f[:, 1:] - f[:, :-1]
-    vertical = f[1:, :] - f[:-1, :]
+    horizontal, vertical = neighbour_differences(f)
     total = (horizontal * horizontal).sum() + (vertical * vertical).sum()
     return math.sqrt(float(total) / (m * n))
 
@@ -87,8 +87,7 @@ def _mean_square(d: torch.Tensor) -> torch.Tensor:
 
 
 def _spatial_frequency_tang(f: torch.Tensor) -> float:
-    rows = f[..., 1:, :] - f[..., :-1, :]
-    cols = f[..., :, 1:] - f[..., :, :-1]
+    cols, rows = neighbour_differences(f)
     return float(torch.sqrt(_mean_square(rows) + _mean_square(cols)).mean())
 
 
@@ -352,8 +351,7 @@ def _directional_differences(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     secondary diagonal: I(i,j) − I(i+1,j−1) (Zheng et al. 2007, Eqs. 1–4).
     """
     return (
-        x[..., :, 1:] - x[..., :, :-1],
-        x[..., 1:, :] - x[..., :-1, :],
+        *neighbour_differences(x),
         x[..., 1:, 1:] - x[..., :-1, :-1],
         x[..., :-1, 1:] - x[..., 1:, :-1],
     )

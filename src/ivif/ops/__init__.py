@@ -6,6 +6,7 @@ from ivif.ops.filters import (
     filter2d,
     filter_separable,
     gaussian_kernel1d,
+    neighbour_differences,
     pad,
     sobel,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "laplacian_pyramid",
     "laplacian_synthesis",
     "max_levels",
+    "neighbour_differences",
     "ot_align",
     "pad",
     "pad_to_multiple",

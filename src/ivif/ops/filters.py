@@ -1,4 +1,5 @@
-"""Linear filters on ``(B, C, H, W)`` tensors: Gaussian kernels, separable filtering, Sobel.
+"""Linear filters on ``(B, C, H, W)`` tensors: Gaussian kernels, separable filtering, Sobel,
+neighbour differences.
 
 Every filter here is a *correlation* (the kernel is not flipped), applied to each channel
 independently. ``border`` selects how the image is extended: ``"reflect"`` (mirror without
@@ -23,6 +24,7 @@ __all__ = [
     "filter_separable",
     "filter_separable_matmul",
     "gaussian_kernel1d",
+    "neighbour_differences",
     "pad",
     "separable_input",
     "sobel",
@@ -273,6 +275,13 @@ def filter_separable_matmul(
 
 def _taps(kernel: torch.Tensor) -> tuple[float, ...]:
     return tuple(kernel.detach().flatten().tolist())
+
+
+def neighbour_differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal ``x[i, j+1] − x[i, j]`` (``H×(W−1)``) and vertical ``x[i+1, j] − x[i, j]``
+    (``(H−1)×W``) differences over the last two dimensions: the finest scale, which SF measures
+    and Sobel's smoothed central differences do not see (they vanish on a checkerboard)."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
 
 def sobel(x: torch.Tensor, border: Border = "replicate") -> tuple[torch.Tensor, torch.Tensor]:

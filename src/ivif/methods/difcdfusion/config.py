@@ -153,6 +153,9 @@ class TrainConfig:
     fusion_batch: int = 22
     fusion_lr: float = 1e-4
     grad_weight: float = 20.0
+    #: Weight of :func:`ivif.nn.difference_loss`, the max-gradient term on neighbour
+    #: differences, the finest scale Sobel cannot see (0: off; docs, deviation 19).
+    difference_weight: float = 0.0
     intensity_weight: float = 20.0
     perceptual_weight: float = 3.0
     color_weight: float = 0.5

@@ -4,7 +4,8 @@ All terms act on [0, 1] images. With ``loss_space="rgb"`` (spec) the intensity a
 terms are per RGB channel, the infrared image broadcast to the visible image's channels; with
 ``"luma"`` they compare BT.601 lumas, so the max-intensity target no longer desaturates colour.
 The colour term uses the shared BT.601 full-range YCbCr of :mod:`ivif.color` as a tensor
-operation, so — unlike the official NumPy/uint8 version — it has a gradient.
+operation, so — unlike the official NumPy/uint8 version — it has a gradient. An optional
+``difference_weight`` adds :func:`ivif.nn.difference_loss` in the same space (deviation 19).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import nn
 from ivif.color import rgb_to_gray, rgb_to_ycbcr
 from ivif.errors import InputError
 from ivif.methods.difcdfusion.config import TrainConfig
+from ivif.nn import difference_loss
 from ivif.ops import sobel
 
 __all__ = [
@@ -159,6 +161,9 @@ class FusionLoss(nn.Module):
             + cfg.intensity_weight * terms["intensity"]
             + cfg.color_weight * terms["color"]
         )
+        if cfg.difference_weight:
+            terms["difference"] = difference_loss(f, v, i)
+            total = total + cfg.difference_weight * terms["difference"]
         if self.perceptual is not None:
             terms["perceptual"] = (self.perceptual(fused) - self.perceptual(vi)).abs().mean()
             total = total + cfg.perceptual_weight * terms["perceptual"]

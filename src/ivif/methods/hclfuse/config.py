@@ -118,6 +118,9 @@ class TrainConfig:
     fusion_loss: FusionLoss = "max"
     #: The shipped weights' last stage used 10 (SeAFusion's texture weight; docs, deviation 18).
     gradient_weight: float = 10.0
+    #: ``max`` loss only: weight of :func:`ivif.nn.difference_loss`, the max-gradient term on
+    #: neighbour differences, the finest scale Sobel cannot see (0: off; docs, deviation 21).
+    difference_weight: float = 0.0
     #: Infrared X in the fusion loss: the OT-aligned X′ (official) or the raw image.
     fusion_ir: FusionIR = "raw"
     #: ε inside the loss's Sobel square root (official 0: NaN gradient at flat patches).
@@ -149,6 +152,8 @@ class TrainConfig:
         if self.fusion_ir not in ("aligned", "raw"):
             raise ValueError(f"fusion_ir must be 'aligned' or 'raw', got {self.fusion_ir!r}")
         check_selection(self.select_by)
+        if self.difference_weight and self.fusion_loss != "max":
+            raise ValueError("difference_weight applies to the 'max' fusion loss only")
         if self.exposure is not None:
             object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
             if self.ot_blend != 0.0:

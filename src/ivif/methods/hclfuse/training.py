@@ -19,7 +19,7 @@ from ivif.methods.hclfuse.model import (
     max_fusion_loss,
     training_losses,
 )
-from ivif.nn import load_matching_weights, save_weights
+from ivif.nn import difference_loss, load_matching_weights, save_weights
 from ivif.ops import ot_align
 from ivif.ops.tiling import pad_to_multiple
 from ivif.train import LoopConfig, higher_is_better, validation_quality
@@ -105,9 +105,12 @@ class HCLFuseTask:
     def fusion_loss(self, fused: torch.Tensor, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
         """The configured fusion loss (``fusion_loss`` option of :class:`TrainConfig`)."""
         cfg = self.train_config
-        if cfg.fusion_loss == "max":
-            return max_fusion_loss(fused, ir, vi, cfg.gradient_weight, cfg.sobel_eps)
-        return fusion_loss(fused, ir, vi, cfg.sobel_eps)
+        if cfg.fusion_loss == "official":
+            return fusion_loss(fused, ir, vi, cfg.sobel_eps)
+        loss = max_fusion_loss(fused, ir, vi, cfg.gradient_weight, cfg.sobel_eps)
+        if cfg.difference_weight:
+            loss = loss + cfg.difference_weight * difference_loss(fused, ir, vi)
+        return loss
 
     def losses(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.train_config
