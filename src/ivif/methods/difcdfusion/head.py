@@ -24,8 +24,9 @@ class UpScale(nn.Module):
         self.refine = nn.Conv2d(channels // 2, channels // 2, 3, padding=1)
 
     def forward(self, common: torch.Tensor, difference: torch.Tensor) -> torch.Tensor:
-        u = self.merge(common + difference) + common
-        return self.refine(F.relu(F.pixel_shuffle(self.expand(u), 2)))
+        u = self.merge(common + difference)
+        u += common  # in place here and below: fewer full-size buffers (memory at 1280×1024)
+        return self.refine(F.relu_(F.pixel_shuffle(self.expand(u), 2)))
 
 
 class HeadResBlock(nn.Module):
@@ -38,7 +39,9 @@ class HeadResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(x)
-        return self.conv2(F.relu(y)) + y
+        out = self.conv2(F.relu(y))
+        out += y
+        return out
 
 
 class ReconstructionHead(nn.Module):
@@ -149,8 +152,10 @@ class FusionNet(nn.Module):
                 a, b = torch.cat([a, ir.expand(-1, 3, -1, -1)], 1), torch.cat([b, vi], 1)
         if self.config.query_modality == "vis":
             a, b = b, a
-        common, difference = self.cdaf(self.project(a), self.project(b))
-        fused = self.head(self.upscale(common, difference), images if skip == "head" else None)
+        # One expression: the full-resolution C-channel maps are freed before the detail blocks.
+        upscaled = self.upscale(*self.cdaf(self.project(a), self.project(b)))
+        fused = self.head(upscaled, images if skip == "head" else None)
+        del upscaled
         for block in self.details:
             fused = block(fused, images)
         return fused if self.training else fused.clamp(0.0, 1.0)
