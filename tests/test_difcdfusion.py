@@ -536,10 +536,10 @@ def test_detail_blocks_start_as_the_network_without_them(tmp_path):
 
 
 def test_input_skip_configs():
-    """The ``cpu`` config feeds the images to the head at C = 24 and has one detail block;
+    """The ``cpu`` config feeds the images to the head at C = 24 and has two detail blocks;
     ``official`` keeps the features-only network of the spec."""
     cpu, official = CONFIGS["cpu"][0], CONFIGS["official"][0]
-    assert cpu.input_skip == "head" and cpu.fusion_channels == 24 and cpu.detail_blocks == 1
+    assert cpu.input_skip == "head" and cpu.fusion_channels == 24 and cpu.detail_blocks == 2
     assert official.input_skip == "none" and official.detail_blocks == 0
     assert official.projection_inputs == official.feature_channels == 128
     with pytest.raises(ValueError, match="input_skip"):
@@ -580,16 +580,19 @@ def test_margin_keeps_the_network_borders_outside_the_image(shared_dir):
     ir, vi = to_tensor(ir)[..., 200:296, 300:412], to_tensor(vi)[..., 200:296, 300:412]
 
     def edge_excess(margin: int) -> float:
-        """Largest excess, over the four sides, of the mean jump between the outermost and the
-        next row (column) over the jump one row (column) further in, in grey levels."""
+        """Summed positive excess, over the four sides, of the mean jump between the outermost
+        and the next row (column) over the jump one row (column) further in, in grey levels."""
         method = create_method("difcdfusion", margin=margin)
         y = method.fuse(ir, vi, torch.Generator().manual_seed(0)).mean(dim=1)[0] * 255
         excess = []
         for side in (y, y.flip(0), y.T, y.T.flip(0)):
             edge, inner = (side[0] - side[1]).abs().mean(), (side[1] - side[2]).abs().mean()
-            excess.append(float(edge - inner))
-        return max(excess)
+            excess.append(max(0.0, float(edge - inner)))
+        return sum(excess)
 
-    assert edge_excess(8) < 1.0 < edge_excess(0)
+    # The shipped weights' detail blocks already soften the bare border (1.6 levels in all with
+    # the 2026-12-07 weights); the margin removes most of what is left.
+    with_margin, without = edge_excess(8), edge_excess(0)
+    assert with_margin < 0.5 and with_margin < without / 3
     with pytest.raises(InputError):
         create_method("difcdfusion", margin=-1)

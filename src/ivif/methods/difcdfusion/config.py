@@ -218,7 +218,7 @@ CONFIGS: dict[str, tuple[ModelConfig, TrainConfig]] = {
             fusion_channels=24,
             heads=2,
             input_skip="head",
-            detail_blocks=1,
+            detail_blocks=2,
         ),
         TrainConfig(
             ddpm_steps=2000,

@@ -181,7 +181,7 @@ CPU = ModelConfig(
     ),
     pad_multiple=32,
     full_resolution_skip=True,
-    detail_blocks=1,
+    detail_blocks=2,
 )
 
 CONFIGS: dict[str, ModelConfig] = {"official": OFFICIAL, "cpu": CPU}
