@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ivif.evaluation import evaluate_arrays, metrics
-from ivif.io import to_uint8
+from ivif.io import from_tensor
 
 __all__ = ["VALIDATION_METRICS", "check_selection", "higher_is_better", "validation_quality"]
 
@@ -17,7 +16,7 @@ VALIDATION_METRICS = ("EN", "SD", "SF", "AG", "VIF", "Qabf")
 def validation_quality(ir: torch.Tensor, vi: torch.Tensor, fused: torch.Tensor) -> dict[str, float]:
     """:data:`VALIDATION_METRICS` (``tang``, on gray) of one ``1×C×H×W`` triple on ``[0, 1]``;
     a colour visible or fused image is converted as the convention does."""
-    planes = [_to_image(x) for x in (ir, vi, fused)]
+    planes = [from_tensor(x) for x in (ir, vi, fused)]
     return evaluate_arrays(*planes, metrics=VALIDATION_METRICS, convention="tang")
 
 
@@ -34,8 +33,3 @@ def higher_is_better(name: str) -> bool:
     decrease, ``tang`` metrics follow the registry."""
     directions = {info.name: info.higher_is_better for info in metrics("tang")}
     return directions.get(name, False)
-
-
-def _to_image(x: torch.Tensor) -> np.ndarray:
-    image = to_uint8(x)[0].numpy()
-    return image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)

@@ -278,7 +278,7 @@ class FusionTask:
             values = {k: float(v) for k, v in self.loss(fused, vi, ir).items()}
             values["score"] = values.pop("total")
             values["chroma_levels"] = chroma_error(fused, vi)
-            values.update(validation_quality(ir, vi, fused.clamp(0, 1)))
+            values.update(validation_quality(ir, vi, fused))  # eval mode: already clamped
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value / len(self.val_images)
         return totals
