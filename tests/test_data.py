@@ -1,4 +1,4 @@
-"""Training patches: the exposure augmentation of ``ivif.data.PatchSampler``."""
+"""Training patches: the exposure and noise augmentations of ``ivif.data.PatchSampler``."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_exposure_is_reproducible_from_the_generator(pair_folder):
     assert torch.equal(first, second)
 
 
-def test_exposure_groups_share_a_gain_with_prepared_planes(pair_folder):
+def test_source_groups_share_a_gain_with_prepared_planes(pair_folder):
     def copy_ir(planes):
         return planes[:, :1].clone()
 
@@ -61,7 +61,7 @@ def test_exposure_groups_share_a_gain_with_prepared_planes(pair_folder):
         prepare=copy_ir,
         progress=False,
         exposure=(0.1, 0.5),
-        exposure_groups=((0, 2), (1,)),
+        source_groups=((0, 2), (1,)),
     )
     batch = sampler.sample(torch.Generator().manual_seed(0))
     assert torch.equal(batch[:, 0], batch[:, 2])
@@ -73,10 +73,62 @@ def test_exposure_rejects_bad_settings(pair_folder):
         PatchSampler(pair_folder, 16, 2, progress=False, exposure=(0.5, 0.2))
     with pytest.raises(ValueError, match="0 < low <= high"):
         PatchSampler(pair_folder, 16, 2, progress=False, exposure=(0.0, 1.0))
-    with pytest.raises(ValueError, match="exposure_groups"):
+    with pytest.raises(ValueError, match="source_groups"):
         PatchSampler(
             pair_folder, 16, 2, progress=False, prepare=lambda p: p[:, :1], exposure=(0.1, 1.0)
         )
+
+
+def test_noise_adds_one_field_per_source_with_a_bounded_deviation(pair_folder):
+    plain, noisy = _samplers(pair_folder, noise=0.05)
+    generator = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    crops, noised = plain.sample(generator()), noisy.sample(generator())
+    added = noised - crops  # the crops (levels 100-255) are drawn before the noise
+    inside = (crops > 0.3) & (crops < 0.7)  # no clipping possible there (|noise| < 6·0.05)
+    # One field per source: the three visible planes receive the same values (up to float32
+    # rounding of x + n − x where none of them is clipped).
+    unclipped = inside[:, 1] & inside[:, 2] & inside[:, 3]
+    for channel in (2, 3):
+        assert torch.allclose(added[:, 1][unclipped], added[:, channel][unclipped], atol=1e-6)
+    assert not torch.allclose(added[:, 0], added[:, 1], atol=1e-3)  # independent sources
+    # Each crop's deviation lies in [0, 0.05] and they spread over that range.
+    sigmas = torch.stack([added[i][inside[i]].std() for i in range(len(added))])
+    assert float(sigmas.max()) < 0.05 * 1.15 and float(sigmas.min()) < 0.02
+    assert float(sigmas.max()) > 0.03
+    assert float(noised.min()) >= 0.0 and float(noised.max()) <= 1.0  # clipped
+    assert abs(float(added[inside].mean())) < 2e-3  # zero-mean
+
+
+def test_noise_is_reproducible_and_off_by_default(pair_folder):
+    plain, noisy = _samplers(pair_folder, noise=0.02)
+    first = noisy.sample(torch.Generator().manual_seed(7))
+    assert torch.equal(first, noisy.sample(torch.Generator().manual_seed(7)))
+    zero = PatchSampler(pair_folder, 16, 32, hflip=False, progress=False, visible="rgb", noise=0.0)
+    generator = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    assert torch.equal(zero.sample(generator()), plain.sample(generator()))
+
+
+def test_noise_follows_prepared_planes_of_its_source(pair_folder):
+    sampler = PatchSampler(
+        pair_folder,
+        16,
+        8,
+        hflip=False,
+        prepare=lambda planes: planes[:, :1].clone(),
+        progress=False,
+        noise=0.05,
+        source_groups=((0, 2), (1,)),
+    )
+    batch = sampler.sample(torch.Generator().manual_seed(1))
+    assert torch.equal(batch[:, 0], batch[:, 2])
+
+
+def test_noise_rejects_bad_settings(pair_folder):
+    for noise in (-0.01, 0.6):
+        with pytest.raises(ValueError, match="noise must be"):
+            PatchSampler(pair_folder, 16, 2, progress=False, noise=noise)
+    with pytest.raises(ValueError, match="source_groups"):
+        PatchSampler(pair_folder, 16, 2, progress=False, prepare=lambda p: p[:, :1], noise=0.01)
 
 
 def test_hclfuse_exposure_needs_unaligned_infrared():
@@ -85,3 +137,5 @@ def test_hclfuse_exposure_needs_unaligned_infrared():
     assert TrainConfig(exposure=[0.1, 1.0]).exposure == (0.1, 1.0)
     with pytest.raises(ValueError, match="ot_blend"):
         TrainConfig(exposure=(0.1, 1.0), ot_blend=0.8)
+    with pytest.raises(ValueError, match="ot_blend"):
+        TrainConfig(noise=0.01, ot_blend=0.8)

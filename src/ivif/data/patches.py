@@ -10,6 +10,12 @@ by the ``torch.Generator`` passed in, so a step's batch is reproducible from its
 log-uniform on ``[low, high]``. Training sets such as RoadScene are bright (the 5th percentile of
 max(IR, VI) is 70–140 grey levels), so a model trained on them alone never sees a dark scene and
 lifts the black level of night images such as MSRS's (docs/methods/hclfuse.md, deviation 19).
+
+``noise=σ`` then adds sensor-like Gaussian noise to each crop and source: one field per source
+(shared by its planes), of a standard deviation drawn uniformly from ``[0, σ]`` per crop, and
+clips to [0, 1]. RoadScene's images are clean and soft at the pixel scale, test sets such as
+MSRS are not: a model trained on clean crops alone learns to smooth away the fine texture that
+the fused image should keep (docs/methods/hclfuse.md, deviation 22).
 """
 
 from __future__ import annotations
@@ -92,27 +98,33 @@ class PatchSampler:
         progress: bool = True,
         visible: Literal["luma", "rgb"] = "luma",
         exposure: tuple[float, float] | None = None,
-        exposure_groups: Sequence[Sequence[int]] | None = None,
+        noise: float = 0.0,
+        source_groups: Sequence[Sequence[int]] | None = None,
     ) -> None:
-        """``exposure_groups`` lists the channels that share one gain; by default the infrared
-        plane and the visible planes. It is required when ``prepare`` adds planes, since only
-        the caller knows which source each derived plane follows."""
+        """``source_groups`` lists the channels of each source, which share one exposure gain
+        and one noise field; by default the infrared plane and the visible planes. It is
+        required with ``prepare``'s planes, since only the caller knows which source each
+        derived plane follows."""
         if patch_size < 8 or batch_size < 1 or scale <= 0:
             raise ValueError("patch_size must be >= 8, batch_size >= 1 and scale > 0")
         if visible not in ("luma", "rgb"):
             raise ValueError(f"visible must be 'luma' or 'rgb', got {visible!r}")
         if exposure is not None and not 0 < exposure[0] <= exposure[1]:
             raise ValueError(f"exposure must be (low, high) with 0 < low <= high, got {exposure}")
-        if exposure is not None and exposure_groups is None:
+        if not 0.0 <= noise <= 0.5:
+            raise ValueError(f"noise must be a standard deviation in [0, 0.5], got {noise}")
+        augmented = exposure is not None or noise > 0
+        if augmented and source_groups is None:
             if prepare is not None:
-                raise ValueError("exposure with prepared planes needs exposure_groups")
-            exposure_groups = ((0,), (1,) if visible == "luma" else (1, 2, 3))
+                raise ValueError("exposure or noise with prepared planes needs source_groups")
+            source_groups = ((0,), (1,) if visible == "luma" else (1, 2, 3))
         load = load_gray_pair if visible == "luma" else load_rgb_pair
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.hflip = hflip
         self.exposure = exposure
-        self.exposure_groups = [list(group) for group in exposure_groups or ()]
+        self.noise = noise
+        self.source_groups = [list(group) for group in source_groups or ()]
         self.pairs = load_pairs(root)
         self.images: list[torch.Tensor] = []
         for pair in tqdm(self.pairs, desc="load pairs", unit="pair", disable=not progress):
@@ -143,14 +155,28 @@ class PatchSampler:
         batch = torch.stack(crops)
         if self.exposure is not None:
             batch = self._expose(batch, generator)
+        if self.noise > 0:
+            batch = self._add_noise(batch, generator)
         return batch
 
     def _expose(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Each channel group of each crop times its own log-uniform gain on ``exposure``."""
         low, high = (math.log(bound) for bound in self.exposure)
-        groups = len(self.exposure_groups)
+        groups = len(self.source_groups)
         gains = torch.exp(low + (high - low) * torch.rand(len(batch), groups, generator=generator))
         channel_gains = torch.ones(len(batch), batch.shape[1])
-        for index, channels in enumerate(self.exposure_groups):
+        for index, channels in enumerate(self.source_groups):
             channel_gains[:, channels] = gains[:, index : index + 1]
         return batch * channel_gains[:, :, None, None]
+
+    def _add_noise(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each source of each crop plus one Gaussian field of a standard deviation uniform on
+        ``[0, noise]``, clipped to [0, 1]."""
+        n, _, h, w = batch.shape
+        groups = len(self.source_groups)
+        sigmas = self.noise * torch.rand(n, groups, 1, 1, generator=generator)
+        fields = sigmas * torch.randn(n, groups, h, w, generator=generator)
+        noisy = batch.clone()
+        for index, channels in enumerate(self.source_groups):
+            noisy[:, channels] += fields[:, index : index + 1]
+        return noisy.clamp_(0.0, 1.0)

@@ -80,7 +80,8 @@ class HCLFuseTask:
             self._aligned_ir,
             progress,
             exposure=train_config.exposure,
-            exposure_groups=((0, 2), (1,)),  # X′ = X when exposure is on (ot_blend = 0)
+            noise=train_config.noise,
+            source_groups=((0, 2), (1,)),  # X′ = X when augmenting (ot_blend = 0)
         )
         pairs = load_pairs(val_dir)
         count = min(train_config.val_pairs, len(pairs))
