@@ -14,17 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
+from tno_validation import validation_means, validation_pairs
 
-from ivif.api import fuse_arrays, load_pair
-from ivif.data import load_pairs
-from ivif.evaluation import evaluate_arrays
 from ivif.methods import create_method
 
 ROOT = Path(__file__).resolve().parents[1]
-TNO = ROOT.parent / "shared" / "data" / "tno" / "test"
-METRICS = ("EN", "SD", "SF", "AG", "MI", "VIF", "Qabf", "SCD", "SSIM")
 VARIANTS = {
     "convex (code)": {"consistency": "convex"},
     "additive (paper)": {"consistency": "additive"},
@@ -40,28 +35,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/hclfuse_validation")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pairs = load_pairs(TNO)
-    picks = np.linspace(0, len(pairs) - 1, min(args.pairs, len(pairs))).round().astype(int)
-    images = [load_pair(pairs[i].ir, pairs[i].vi) for i in picks]
+    names, images = validation_pairs(args.pairs)
     results = {}
     for label, options in VARIANTS.items():
         method = create_method("hclfuse", weights=args.weights, **options)
-        sums = dict.fromkeys(METRICS, 0.0)
-        for ir, vi in images:
-            values = evaluate_arrays(
-                ir,
-                vi,
-                fuse_arrays(method, ir, vi, seed=0),
-                metrics=list(METRICS),
-                convention="tang",
-            )
-            for name in METRICS:
-                sums[name] += values[name] / len(images)
-        results[label] = sums
-        print(label, {k: round(v, 4) for k, v in sums.items()}, flush=True)
+        results[label] = validation_means(method, images)
+        print(label, {k: round(v, 4) for k, v in results[label].items()}, flush=True)
     summary = {
         "dataset": "tno/test",
-        "pairs": [pairs[i].name for i in picks],
+        "pairs": names,
         "weights": args.weights or "shipped cpu",
         "convention": "tang",
         "seed": 0,
