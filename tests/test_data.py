@@ -80,7 +80,7 @@ def test_exposure_rejects_bad_settings(pair_folder):
 
 
 def test_noise_adds_one_field_per_source_with_a_bounded_deviation(pair_folder):
-    plain, noisy = _samplers(pair_folder, noise=0.05)
+    plain, noisy = _samplers(pair_folder, sensor_noise=0.05)
     generator = lambda: torch.Generator().manual_seed(5)  # noqa: E731
     crops, noised = plain.sample(generator()), noisy.sample(generator())
     added = noised - crops  # the crops (levels 100-255) are drawn before the noise
@@ -100,10 +100,12 @@ def test_noise_adds_one_field_per_source_with_a_bounded_deviation(pair_folder):
 
 
 def test_noise_is_reproducible_and_off_by_default(pair_folder):
-    plain, noisy = _samplers(pair_folder, noise=0.02)
+    plain, noisy = _samplers(pair_folder, sensor_noise=0.02)
     first = noisy.sample(torch.Generator().manual_seed(7))
     assert torch.equal(first, noisy.sample(torch.Generator().manual_seed(7)))
-    zero = PatchSampler(pair_folder, 16, 32, hflip=False, progress=False, visible="rgb", noise=0.0)
+    zero = PatchSampler(
+        pair_folder, 16, 32, hflip=False, progress=False, visible="rgb", sensor_noise=0.0
+    )
     generator = lambda: torch.Generator().manual_seed(7)  # noqa: E731
     assert torch.equal(zero.sample(generator()), plain.sample(generator()))
 
@@ -116,7 +118,7 @@ def test_noise_follows_prepared_planes_of_its_source(pair_folder):
         hflip=False,
         prepare=lambda planes: planes[:, :1].clone(),
         progress=False,
-        noise=0.05,
+        sensor_noise=0.05,
         source_groups=((0, 2), (1,)),
     )
     batch = sampler.sample(torch.Generator().manual_seed(1))
@@ -125,10 +127,12 @@ def test_noise_follows_prepared_planes_of_its_source(pair_folder):
 
 def test_noise_rejects_bad_settings(pair_folder):
     for noise in (-0.01, 0.6):
-        with pytest.raises(ValueError, match="noise must be"):
-            PatchSampler(pair_folder, 16, 2, progress=False, noise=noise)
+        with pytest.raises(ValueError, match="sensor_noise must be"):
+            PatchSampler(pair_folder, 16, 2, progress=False, sensor_noise=noise)
     with pytest.raises(ValueError, match="source_groups"):
-        PatchSampler(pair_folder, 16, 2, progress=False, prepare=lambda p: p[:, :1], noise=0.01)
+        PatchSampler(
+            pair_folder, 16, 2, progress=False, prepare=lambda p: p[:, :1], sensor_noise=0.01
+        )
 
 
 def test_hclfuse_exposure_needs_unaligned_infrared():
@@ -138,4 +142,4 @@ def test_hclfuse_exposure_needs_unaligned_infrared():
     with pytest.raises(ValueError, match="ot_blend"):
         TrainConfig(exposure=(0.1, 1.0), ot_blend=0.8)
     with pytest.raises(ValueError, match="ot_blend"):
-        TrainConfig(noise=0.01, ot_blend=0.8)
+        TrainConfig(sensor_noise=0.01, ot_blend=0.8)

@@ -11,7 +11,7 @@ log-uniform on ``[low, high]``. Training sets such as RoadScene are bright (the 
 max(IR, VI) is 70–140 grey levels), so a model trained on them alone never sees a dark scene and
 lifts the black level of night images such as MSRS's (docs/methods/hclfuse.md, deviation 19).
 
-``noise=σ`` then adds sensor-like Gaussian noise to each crop and source: one field per source
+``sensor_noise=σ`` then adds Gaussian noise to each crop and source: one field per source
 (shared by its planes), of a standard deviation drawn uniformly from ``[0, σ]`` per crop, and
 clips to [0, 1]. RoadScene's images are clean and soft at the pixel scale, test sets such as
 MSRS are not: a model trained on clean crops alone learns to smooth away the fine texture that
@@ -98,7 +98,7 @@ class PatchSampler:
         progress: bool = True,
         visible: Literal["luma", "rgb"] = "luma",
         exposure: tuple[float, float] | None = None,
-        noise: float = 0.0,
+        sensor_noise: float = 0.0,
         source_groups: Sequence[Sequence[int]] | None = None,
     ) -> None:
         """``source_groups`` lists the channels of each source, which share one exposure gain
@@ -111,19 +111,21 @@ class PatchSampler:
             raise ValueError(f"visible must be 'luma' or 'rgb', got {visible!r}")
         if exposure is not None and not 0 < exposure[0] <= exposure[1]:
             raise ValueError(f"exposure must be (low, high) with 0 < low <= high, got {exposure}")
-        if not 0.0 <= noise <= 0.5:
-            raise ValueError(f"noise must be a standard deviation in [0, 0.5], got {noise}")
-        augmented = exposure is not None or noise > 0
+        if not 0.0 <= sensor_noise <= 0.5:
+            raise ValueError(
+                f"sensor_noise must be a standard deviation in [0, 0.5], got {sensor_noise}"
+            )
+        augmented = exposure is not None or sensor_noise > 0
         if augmented and source_groups is None:
             if prepare is not None:
-                raise ValueError("exposure or noise with prepared planes needs source_groups")
+                raise ValueError("exposure or sensor_noise with prepared planes need source_groups")
             source_groups = ((0,), (1,) if visible == "luma" else (1, 2, 3))
         load = load_gray_pair if visible == "luma" else load_rgb_pair
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.hflip = hflip
         self.exposure = exposure
-        self.noise = noise
+        self.sensor_noise = sensor_noise
         self.source_groups = [list(group) for group in source_groups or ()]
         self.pairs = load_pairs(root)
         self.images: list[torch.Tensor] = []
@@ -155,7 +157,7 @@ class PatchSampler:
         batch = torch.stack(crops)
         if self.exposure is not None:
             batch = self._expose(batch, generator)
-        if self.noise > 0:
+        if self.sensor_noise > 0:
             batch = self._add_noise(batch, generator)
         return batch
 
@@ -171,10 +173,10 @@ class PatchSampler:
 
     def _add_noise(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Each source of each crop plus one Gaussian field of a standard deviation uniform on
-        ``[0, noise]``, clipped to [0, 1]."""
+        ``[0, sensor_noise]``, clipped to [0, 1]."""
         n, _, h, w = batch.shape
         groups = len(self.source_groups)
-        sigmas = self.noise * torch.rand(n, groups, 1, 1, generator=generator)
+        sigmas = self.sensor_noise * torch.rand(n, groups, 1, 1, generator=generator)
         fields = sigmas * torch.randn(n, groups, h, w, generator=generator)
         noisy = batch.clone()
         for index, channels in enumerate(self.source_groups):

@@ -171,7 +171,7 @@ class TrainConfig:
     exposure: tuple[float, float] | None = None
     #: Largest standard deviation (on [0, 1]) of the Gaussian noise added to each source crop
     #: after the exposure gain, one field per source (fusion stage; 0: off; docs, deviation 20).
-    noise: float = 0.0
+    sensor_noise: float = 0.0
     #: True: the colour loss is differentiable (intended); False: a constant, as coded.
     color_loss_grad: bool = True
     #: "vgg16" needs ``vgg_weights`` (a local safetensors file of VGG-16 ``features``);

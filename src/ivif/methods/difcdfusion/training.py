@@ -248,7 +248,7 @@ class FusionTask:
             progress=progress,
             visible="rgb",
             exposure=train_config.exposure,
-            noise=train_config.noise,
+            sensor_noise=train_config.sensor_noise,
         )
         self.val_images = _validation_pairs(val_dir, train_config.val_pairs)
         self.data_dir, self.val_dir = str(data_dir), str(val_dir)

@@ -105,7 +105,7 @@ class TrainConfig:
     #: Largest standard deviation (on [0, 1]) of the Gaussian noise added to each source crop
     #: after the exposure gain (0: off); keeps the model from smoothing away fine texture
     #: (docs, deviation 22).
-    noise: float = 0.0
+    sensor_noise: float = 0.0
     learning_rate: float = 3e-4
     min_learning_rate: float = 1e-5
     warmup_steps: int = 100
@@ -160,7 +160,7 @@ class TrainConfig:
             raise ValueError("difference_weight applies to the 'max' fusion loss only")
         if self.exposure is not None:
             object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
-        if (self.exposure is not None or self.noise) and self.ot_blend != 0.0:
+        if (self.exposure is not None or self.sensor_noise) and self.ot_blend != 0.0:
             raise ValueError(
                 "exposure and noise need ot_blend = 0: the OT-aligned infrared is computed once"
                 " per image and would not follow the infrared crop's gain or noise"

@@ -80,7 +80,7 @@ class HCLFuseTask:
             self._aligned_ir,
             progress,
             exposure=train_config.exposure,
-            noise=train_config.noise,
+            sensor_noise=train_config.sensor_noise,
             source_groups=((0, 2), (1,)),  # X′ = X when augmenting (ot_blend = 0)
         )
         pairs = load_pairs(val_dir)
