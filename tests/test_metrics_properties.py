@@ -12,11 +12,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import ivif
 from ivif.color import matlab_rgb2gray_u8
 from ivif.errors import InputError
 from ivif.evaluation import SourceCache, conventions, evaluate_arrays, get_convention
+from ivif.evaluation.inputs import MetricInputs, prepare_inputs
+from ivif.evaluation.registry import metric_entry
 from ivif.io import read_image, write_image
 from ivif.samples import sample_folder
 
@@ -291,6 +294,31 @@ def test_vifb_averages_channels_except_sf_and_ei(pair):
     for name in names:
         mean = sum(c[name] for c in per_channel) / 3
         assert colour[name] == pytest.approx(mean, rel=1e-12), name
+
+
+def test_a_grey_source_is_one_distinct_plane_with_unchanged_values(pair):
+    ir, vi, fused = (x[100:180, 120:220] for x in pair)
+    inputs = prepare_inputs(ir, vi, fused, "vifb")
+    assert inputs.source_index.tolist() == [[0, 1, 2], [3, 3, 3]]  # A = VI (colour), B = IR
+    distinct = inputs.distinct_sources()
+    assert distinct.shape == (4, 80, 100)
+    rows_a, rows_b = inputs.source_rows()
+    assert torch.equal(distinct[rows_a], inputs.planes_u8[0])
+    assert torch.equal(distinct[rows_b].expand(3, -1, -1), inputs.planes_u8[1])
+    # A colour file with equal channels is grey too; a colour IR is not.
+    grey_rgb = np.repeat(ir[..., None], 3, axis=2)
+    assert prepare_inputs(grey_rgb, vi, fused, "vifb").source_index.tolist() == [
+        [0, 1, 2],
+        [3, 3, 3],
+    ]
+    assert prepare_inputs(vi, vi, fused, "vifb").source_index.tolist() == [[0, 1, 2], [3, 4, 5]]
+    # Every VIFB metric gives the same value when each plane is computed on its own.
+    every_plane = MetricInputs("vifb", inputs.planes_u8)
+    assert every_plane.source_index.tolist() == [[0, 1, 2], [3, 4, 5]]
+    for name in VIFB_ALL:
+        entry = metric_entry(name, "vifb")
+        separate = entry.compute(MetricInputs("vifb", inputs.planes_u8))
+        assert entry.compute(inputs) == pytest.approx(separate, rel=1e-13, abs=1e-15), name
 
 
 def test_colour_is_converted_the_toolbox_way(pair):

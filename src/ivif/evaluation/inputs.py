@@ -60,6 +60,20 @@ def _planes(image: np.ndarray, channels: int) -> np.ndarray:
     return image.transpose(2, 0, 1)
 
 
+def _source_index(sources: tuple[np.ndarray, np.ndarray], channels: int) -> torch.Tensor:
+    """``(2, C)`` numbers of the distinct planes of A and B: a grey source (or a colour file
+    whose channels are equal) repeated over the channels is one plane."""
+    rows, count = [], 0
+    for image in sources:
+        grey = image.ndim == 2 or all(
+            np.array_equal(image[..., 0], image[..., k]) for k in range(1, image.shape[2])
+        )
+        distinct = 1 if grey else channels
+        rows.append([count + min(k, distinct - 1) for k in range(channels)])
+        count += distinct
+    return torch.tensor(rows)
+
+
 class SourceCache:
     """Intermediates that depend only on the two sources, reused across fused images.
 
@@ -89,6 +103,11 @@ class MetricInputs:
     Intermediates that several metrics share are kept with :meth:`cached`; those computed from
     the sources alone with :meth:`source_cached`, which can outlive this triple (see
     :class:`SourceCache`).
+
+    A grey source evaluated against a colour fused image is the same plane in every channel;
+    ``source_index`` (``(2, C)``, default: every plane its own) numbers the distinct source
+    planes, so that expensive per-plane work runs once per distinct plane
+    (:meth:`distinct_sources`) and broadcasts over F's channels (:meth:`source_rows`).
     """
 
     def __init__(
@@ -96,9 +115,14 @@ class MetricInputs:
         convention: str,
         planes_u8: torch.Tensor,
         source_values: dict[Hashable, Any] | None = None,
+        source_index: torch.Tensor | None = None,
     ):
         self.convention = convention
         self.planes_u8 = planes_u8
+        channels = planes_u8.shape[1]
+        self.source_index = (
+            torch.arange(2 * channels).view(2, channels) if source_index is None else source_index
+        )
         self.planes = planes_u8.to(torch.float64)
         self.a, self.b, self.f = self.planes.unbind(0)
         self.sources = self.planes[:2]
@@ -108,6 +132,24 @@ class MetricInputs:
     @property
     def size(self) -> tuple[int, int]:
         return int(self.planes.shape[-2]), int(self.planes.shape[-1])
+
+    def distinct_sources(self) -> torch.Tensor:
+        """The distinct source planes, uint8 ``(P, H, W)``, numbered as in ``source_index``."""
+        flat = self.planes_u8[:2].reshape(-1, *self.size)
+        if self.source_index.numel() == self.distinct_count:  # no plane repeats: no copy
+            return flat
+        numbers = self.source_index.flatten().tolist()
+        return flat[[numbers.index(k) for k in range(self.distinct_count)]]
+
+    @property
+    def distinct_count(self) -> int:
+        return int(self.source_index.max()) + 1
+
+    def source_rows(self) -> tuple[slice, slice]:
+        """Where A's and B's planes lie among the distinct ones (one plane, or C in order):
+        ``per_plane[rows]`` broadcasts against the fused planes without a copy."""
+        a, b = (slice(int(index.min()), int(index.max()) + 1) for index in self.source_index)
+        return a, b
 
     def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per key for this triple."""
@@ -154,4 +196,4 @@ def prepare_inputs(
     if cache is not None:
         digest = hashlib.blake2b(planes[:2].numpy().tobytes(), digest_size=16).hexdigest()
         source_values = cache.values_for((convention, tuple(planes.shape), digest))
-    return MetricInputs(convention, planes, source_values)
+    return MetricInputs(convention, planes, source_values, _source_index((a, b), channels))

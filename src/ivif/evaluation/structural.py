@@ -43,10 +43,10 @@ def _ssim_block(
     c2: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sums of the SSIM and contrast–structure maps over a block of rows, from the local
-    moments; ``mean_yy`` and ``mean_xy`` are overwritten. Variances are E[x²] − μ²."""
+    moments; ``mean_xy`` is overwritten. Variances are E[x²] − μ²."""
     sq_x, sq_y = mu_x * mu_x, mu_y * mu_y
     var_x = mean_xx - sq_x
-    var_y = mean_yy.sub_(sq_y)
+    var_y = mean_yy - sq_y
     mu_xy = mu_x * mu_y
     cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_((var_x + var_y).add_(c2))
     luminance = mu_xy.mul_(2.0).add_(c1).div_((sq_x + sq_y).add_(c1))
@@ -60,16 +60,17 @@ def ssim_means(
     c2: float,
     border: Border,
     x_moments: tuple[torch.Tensor, torch.Tensor] | None = None,
+    y_moments: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Means of the SSIM and contrast–structure maps of ``(..., H, W)`` pairs (Wang et al., IEEE
     TIP 2004), ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``.
 
     ``x`` and ``y`` broadcast against each other; each distinct plane is filtered once, and
-    ``x_moments`` (:func:`local_moments` of ``x``) can be passed in when already known. Local
+    ``x_moments`` / ``y_moments`` (:func:`local_moments`) can be passed in when known. Local
     statistics are Gaussian-weighted (11×11, σ = 1.5); the maps are formed block by block.
     """
     mu_x, mean_xx = local_moments(x, border) if x_moments is None else x_moments
-    mu_y, mean_yy = local_moments(y, border)
+    mu_y, mean_yy = local_moments(y, border) if y_moments is None else y_moments
     mean_xy = correlate(x * y, _ssim_window(), border=border)
     shape = mean_xy.shape
     blocks = [
@@ -82,11 +83,22 @@ def ssim_means(
 
 
 def _source_ssim(inputs: MetricInputs, c1: float, c2: float, border: Border) -> torch.Tensor:
-    """Mean SSIM of each source against F, the sources' local moments cached per pair."""
-    moments = inputs.source_cached(
-        ("ssim/moments", border), lambda: local_moments(inputs.sources, border)
+    """Mean SSIM of each source against F ``(2, C)``, the local moments of the distinct source
+    planes cached per pair (a grey source is filtered once and broadcast over F's channels)."""
+    distinct = inputs.source_cached(
+        "f64/distinct", lambda: inputs.distinct_sources().to(torch.float64)
     )
-    return ssim_means(inputs.sources, inputs.f, c1, c2, border, moments)[0]
+    mean, mean_sq = inputs.source_cached(
+        ("ssim/moments", border), lambda: local_moments(distinct, border)
+    )
+    fused_moments = local_moments(inputs.f, border)
+    values = [
+        ssim_means(
+            distinct[rows], inputs.f, c1, c2, border, (mean[rows], mean_sq[rows]), fused_moments
+        )[0]
+        for rows in inputs.source_rows()
+    ]
+    return torch.stack(values)
 
 
 #: Stabilising constants for 8-bit data (K1 = 0.01, K2 = 0.03, L = 255).

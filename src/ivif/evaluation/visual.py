@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -16,7 +17,6 @@ from ivif.evaluation._common import (
     magnitude,
     row_blocks,
     safe_ratio,
-    split_cached,
     stretch_levels,
 )
 from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
@@ -186,8 +186,10 @@ def vif_tang2022(inputs: MetricInputs) -> float:
 
 
 def _normalised(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """VIFB's ``normalize1`` of the sources (cached per pair) and of the fused image."""
-    return split_cached(inputs, "normalize1", stretch_levels, "u8")
+    """VIFB's ``normalize1`` of the distinct source planes ``(P, H, W)``
+    (:meth:`MetricInputs.distinct_sources`, cached per pair) and of the fused planes."""
+    sources = inputs.source_cached("normalize1", lambda: stretch_levels(inputs.distinct_sources()))
+    return sources, inputs.cached("normalize1", lambda: stretch_levels(inputs.planes_u8[2]))
 
 
 @functools.lru_cache(maxsize=8)
@@ -199,8 +201,8 @@ def _csf_response(csf, height: int, width: int) -> torch.Tensor:
 
 def _spectra(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
     """Packed spectra (:func:`ivif.ops.spectral.packed_spectrum`) of the ``normalize1``-d
-    sources (cached per pair) and fused planes: Qcb and Qcv filter the same planes by
-    different CSFs, and these serve both."""
+    distinct source planes (cached per pair) and fused planes: Qcb and Qcv filter the same
+    planes by different CSFs, and these serve both."""
     height, width = inputs.size
 
     def spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -213,25 +215,19 @@ def _spectra(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``normalize1``-d sources ``(2, C, H, W)`` and fused planes ``(C, H, W)`` filtered by
-    ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does (the sources'
-    cached per pair), from :func:`_spectra`."""
+    """The ``normalize1``-d distinct source planes ``(P, H, W)`` and fused planes ``(C, H, W)``
+    filtered by ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does
+    (the sources' cached per pair), from :func:`_spectra`."""
     height, width = inputs.size
     response = _csf_response(csf, height, width)
 
-    def filtered(spectra: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        planes = shape.numel() // (height * width)
-        return filter_packed(spectra, planes, [response], reuse=True).reshape(shape)
+    def filtered(spectra: torch.Tensor, planes: int) -> torch.Tensor:
+        return filter_packed(spectra, planes, [response], reuse=True)[0]
 
-    channels = inputs.planes.shape[1]
     spectra, spectrum_fused = _spectra(inputs)
     key = ("csf", csf.__name__)
-    sources = inputs.source_cached(
-        key, lambda: filtered(spectra, torch.Size((2, channels, height, width)))
-    )
-    fused = inputs.cached(
-        key, lambda: filtered(spectrum_fused, torch.Size((channels, height, width)))
-    )
+    sources = inputs.source_cached(key, lambda: filtered(spectra, inputs.distinct_count))
+    fused = inputs.cached(key, lambda: filtered(spectrum_fused, inputs.planes.shape[1]))
     return sources, fused
 
 
@@ -259,10 +255,12 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _qcb_responses(height: int, width: int) -> tuple[torch.Tensor, ...]:
-    """Qcb's CSF followed by each circular Gaussian (:data:`QCB_SIGMAS`), ``fft2`` order."""
+    """Qcb's CSF followed by each circular Gaussian (:data:`QCB_SIGMAS`), ``fft2`` order. Both
+    are real: the Gaussians are centred and symmetric (their responses' imaginary parts are
+    rounding, ~1e-16), so the spectra are multiplied by real numbers."""
     csf = _csf_response(_qcb_csf, height, width)
     kernels = (_unnormalised_gaussian(sigma) for sigma in QCB_SIGMAS)
-    return tuple(csf * circular_response(k, k, (height, width)) for k in kernels)
+    return tuple(csf * circular_response(k, k, (height, width)).real for k in kernels)
 
 
 def qcb_blurred(
@@ -326,13 +324,16 @@ def _qcb_block(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
     return weights.mul_(preservation).sum(dim=(0, -2, -1))
 
 
-def qcb(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
-    """Chen–Blum Q_cb of each channel from the masked contrasts of A and B ``(2, C, H, W)`` and
-    of F ``(C, H, W)`` -> ``(C,)``: the mean over pixels of :func:`_qcb_block`'s terms (§2.9
-    step 6)."""
+def qcb(c_sources: Sequence[torch.Tensor], c_fused: torch.Tensor) -> torch.Tensor:
+    """Chen–Blum Q_cb of each channel from the masked contrasts of A and B (each ``(C, H, W)``,
+    or ``(1, H, W)`` for a grey source) and of F ``(C, H, W)`` -> ``(C,)``: the mean over pixels
+    of :func:`_qcb_block`'s terms (§2.9 step 6)."""
+
+    def sources(rows: slice) -> torch.Tensor:
+        return torch.stack([c[..., rows, :].expand_as(c_fused[..., rows, :]) for c in c_sources])
+
     total = sum(
-        _qcb_block(c_sources[..., rows, :], c_fused[..., rows, :])
-        for rows in row_blocks(c_sources.shape)
+        _qcb_block(sources(rows), c_fused[..., rows, :]) for rows in row_blocks((2, *c_fused.shape))
     )
     return total / (c_fused.shape[-2] * c_fused.shape[-1])
 
@@ -352,11 +353,17 @@ def qcb(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
 def qcb_metric(inputs: MetricInputs) -> float:
     sources, fused = _csf_filtered(inputs, _qcb_csf)
     spectra, spectrum_fused = _spectra(inputs)
-    constant = inputs.planes_u8.amax(dim=(-2, -1)) == inputs.planes_u8.amin(dim=(-2, -1))
-    c_sources = inputs.source_cached(
-        "qcb/contrast", lambda: masked_contrast(qcb_blurred(spectra, sources, constant[:2]))
-    )
-    c_fused = masked_contrast(qcb_blurred(spectrum_fused, fused, constant[2]))
+
+    def source_contrast() -> torch.Tensor:
+        distinct = inputs.distinct_sources()
+        constant = distinct.amax(dim=(-2, -1)) == distinct.amin(dim=(-2, -1))
+        return masked_contrast(qcb_blurred(spectra, sources, constant))
+
+    contrast = inputs.source_cached("qcb/contrast", source_contrast)
+    c_sources = [contrast[rows] for rows in inputs.source_rows()]
+    f = inputs.planes_u8[2]
+    constant = f.amax(dim=(-2, -1)) == f.amin(dim=(-2, -1))
+    c_fused = masked_contrast(qcb_blurred(spectrum_fused, fused, constant))
     return float(qcb(c_sources, c_fused).mean())
 
 
@@ -379,16 +386,23 @@ def qcv_saliency(images: torch.Tensor) -> torch.Tensor:
     return block_sum(square.mul_(square).mul_(strength), QCV_BLOCK)  # Σ g^5 per block
 
 
-def qcv(saliency: torch.Tensor, filtered: torch.Tensor, filtered_fused: torch.Tensor):
-    """Chen–Varshney Q_cv of each channel, ``(C,)`` (§2.10 steps 4–6), from the sources' block
-    saliency ``(2, C, h, w)`` and CSF-filtered planes and the CSF-filtered fused planes.
+def qcv(
+    saliency: Sequence[torch.Tensor],
+    filtered: Sequence[torch.Tensor],
+    filtered_fused: torch.Tensor,
+) -> torch.Tensor:
+    """Chen–Varshney Q_cv of each channel, ``(C,)`` (§2.10 steps 4–6), from each source's block
+    saliency ``(C, h, w)`` and CSF-filtered planes ``(C, H, W)`` (``1`` instead of ``C`` for a
+    grey source) and the CSF-filtered fused planes ``(C, H, W)``.
 
     The CSF is linear, so the filtered difference I_X − F is the difference of the filtered
     images. When no block of either source has any edge (all saliencies 0), the blocks are
     weighted equally instead of 0/0.
     """
-    difference = filtered - filtered_fused
-    distortion = block_sum(difference.square_(), QCV_BLOCK) / QCV_BLOCK**2
+    distortion = torch.stack(
+        [block_sum((x - filtered_fused).square_(), QCV_BLOCK) for x in filtered]
+    ).div_(QCV_BLOCK**2)
+    saliency = torch.stack([s.expand_as(distortion[0]) for s in saliency])
     num = (saliency * distortion).sum(dim=(0, -2, -1))
     den = saliency.sum(dim=(0, -2, -1))
     unweighted = distortion.mean(dim=(0, -2, -1))
@@ -410,4 +424,6 @@ def qcv(saliency: torch.Tensor, filtered: torch.Tensor, filtered_fused: torch.Te
 def qcv_metric(inputs: MetricInputs) -> float:
     saliency = inputs.source_cached("qcv/saliency", lambda: qcv_saliency(_normalised(inputs)[0]))
     filtered, filtered_fused = _csf_filtered(inputs, _qcv_csf)
-    return float(qcv(saliency, filtered, filtered_fused).mean())
+    rows = inputs.source_rows()
+    per_source = [saliency[r] for r in rows], [filtered[r] for r in rows]
+    return float(qcv(*per_source, filtered_fused).mean())
