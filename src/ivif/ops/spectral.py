@@ -155,6 +155,17 @@ def circular_response(kernel_y: torch.Tensor, kernel_x: torch.Tensor, size: tupl
     return _separable_spectrum(_taps(kernel_y), _taps(kernel_x), *size, centred=True)
 
 
+def _strip_matrix(kernel: torch.Tensor, offset: int) -> torch.Tensor:
+    """``(r, r)`` matrix ``M[j, i] = kernel[offset + j − i]`` (0 outside the kernel), ``r`` the
+    kernel's radius: the 'valid' correlation of ``r`` samples placed at ``offset`` in an
+    otherwise zero window of ``3r`` samples is ``samples @ M``."""
+    radius = kernel.numel() // 2
+    j, i = torch.meshgrid(torch.arange(radius), torch.arange(radius), indexing="ij")
+    tap = offset + j - i
+    inside = (tap >= 0) & (tap < kernel.numel())
+    return torch.where(inside, kernel[tap.clamp(0, kernel.numel() - 1)], 0.0)
+
+
 def remove_wraparound(
     circular: torch.Tensor, x: torch.Tensor, kernel_y: torch.Tensor, kernel_x: torch.Tensor
 ) -> torch.Tensor:
@@ -164,19 +175,18 @@ def remove_wraparound(
     With C_c / C_z the circular / zero-padded 1-D correlations along rows (h) and columns (v)
     and D = C_c − C_z (the terms that wrapped around, non-zero only within a kernel radius of
     the edges): C_c,v C_c,h x − C_z,v C_z,h x = C_c,v D_h x + D_v C_z,h x. Both are formed
-    directly on edge strips, so this costs a small fraction of a transform. The kernels must fit
-    the image (``len ≤ H`` and ``≤ W``).
+    directly on edge strips, so this costs a small fraction of a transform; the corrections
+    across a strip's narrow side are small matrix products (:func:`_strip_matrix`). The kernels
+    must fit the image (``len ≤ H`` and ``≤ W``).
     """
     h, w = x.shape[-2:]
     ry, rx = kernel_y.numel() // 2, kernel_x.numel() // 2
     if 2 * ry + 1 > h or 2 * rx + 1 > w:
         raise ValueError(f"a {2 * ry + 1}×{2 * rx + 1} kernel does not fit a {h}×{w} image")
-    lead = x.shape[:-2]
     kernel_y, kernel_x = kernel_y.to(x), kernel_x.to(x)
     # D_h x: the columns within rx of an edge, from the rx columns of the opposite edge
-    zeros = x.new_zeros(*lead, h, 2 * rx)
-    left = correlate1d(torch.cat((x[..., w - rx :], zeros), -1), kernel_x, dim=-1)
-    right = correlate1d(torch.cat((zeros, x[..., :rx]), -1), kernel_x, dim=-1)
+    left = x[..., w - rx :] @ _strip_matrix(kernel_x, 0)
+    right = x[..., :rx] @ _strip_matrix(kernel_x, 2 * rx)
     strips = torch.stack((left, right))
     wrapped_rows = torch.cat((strips[..., h - ry :, :], strips, strips[..., :ry, :]), -2)
     left, right = correlate1d(wrapped_rows, kernel_y, dim=-2)  # C_c,v D_h x
@@ -185,9 +195,8 @@ def remove_wraparound(
     # D_v C_z,h x: the rows within ry of an edge, from C_z,h x on the opposite edge's rows
     edge_rows = torch.stack((x[..., h - ry :, :], x[..., :ry, :]))
     rows = correlate1d(pad(edge_rows, (rx, rx, 0, 0), "zeros"), kernel_x, dim=-1)
-    zeros = x.new_zeros(*lead, 2 * ry, w)
-    circular[..., :ry, :] -= correlate1d(torch.cat((rows[0], zeros), -2), kernel_y, dim=-2)
-    circular[..., h - ry :, :] -= correlate1d(torch.cat((zeros, rows[1]), -2), kernel_y, dim=-2)
+    circular[..., :ry, :] -= _strip_matrix(kernel_y, 0).T @ rows[0]
+    circular[..., h - ry :, :] -= _strip_matrix(kernel_y, 2 * ry).T @ rows[1]
     return circular
 
 
