@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -133,9 +133,11 @@ class MetricInputs:
     def size(self) -> tuple[int, int]:
         return int(self.planes.shape[-2]), int(self.planes.shape[-1])
 
-    def distinct_sources(self) -> torch.Tensor:
-        """The distinct source planes, uint8 ``(P, H, W)``, numbered as in ``source_index``."""
-        flat = self.planes_u8[:2].reshape(-1, *self.size)
+    def distinct_sources(self, source: Literal["u8", "f64"] = "u8") -> torch.Tensor:
+        """The distinct source planes ``(P, H, W)``, numbered as in ``source_index``, from
+        ``planes_u8`` or (``"f64"``) ``planes``."""
+        data = self.planes_u8 if source == "u8" else self.planes
+        flat = data[:2].reshape(-1, *self.size)
         if self.source_index.numel() == self.distinct_count:  # no plane repeats: no copy
             return flat
         numbers = self.source_index.flatten().tolist()

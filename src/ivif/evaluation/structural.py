@@ -85,9 +85,7 @@ def ssim_means(
 def _source_ssim(inputs: MetricInputs, c1: float, c2: float, border: Border) -> torch.Tensor:
     """Mean SSIM of each source against F ``(2, C)``, the local moments of the distinct source
     planes cached per pair (a grey source is filtered once and broadcast over F's channels)."""
-    distinct = inputs.source_cached(
-        "f64/distinct", lambda: inputs.distinct_sources().to(torch.float64)
-    )
+    distinct = inputs.source_cached("f64/distinct", lambda: inputs.distinct_sources("f64"))
     mean, mean_sq = inputs.source_cached(
         ("ssim/moments", border), lambda: local_moments(distinct, border)
     )

@@ -214,13 +214,15 @@ MATMUL_BLOCK = 32
 
 
 @functools.lru_cache(maxsize=32)
-def _band(taps: tuple[float, ...], stride: int, dtype: torch.dtype) -> torch.Tensor:
-    """``(MATMUL_BLOCK, span)`` matrix whose row ``i`` holds ``taps`` from column ``stride·i``:
-    multiplying ``span`` samples by it correlates them ('valid', strided) for a block of outputs."""
-    span = (MATMUL_BLOCK - 1) * stride + len(taps)
-    band = torch.zeros(MATMUL_BLOCK, span, dtype=dtype)
+def _band(
+    taps: tuple[float, ...], stride: int, dtype: torch.dtype, rows: int = MATMUL_BLOCK
+) -> torch.Tensor:
+    """``(rows, span)`` matrix whose row ``i`` holds ``taps`` from column ``stride·i``:
+    multiplying ``span`` samples by it correlates them ('valid', strided) for ``rows`` outputs."""
+    span = (rows - 1) * stride + len(taps)
+    band = torch.zeros(rows, span, dtype=dtype)
     kernel = torch.tensor(taps, dtype=dtype)
-    for i in range(MATMUL_BLOCK):
+    for i in range(rows):
         band[i, i * stride : i * stride + len(taps)] = kernel
     return band
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ivif.ops.filters import Border, _taps, correlate1d, pad, separable_input
+from ivif.ops.filters import Border, _band, _taps, correlate1d, pad, separable_input
 
 __all__ = [
     "circular_response",
@@ -156,14 +156,13 @@ def circular_response(kernel_y: torch.Tensor, kernel_x: torch.Tensor, size: tupl
 
 
 def _strip_matrix(kernel: torch.Tensor, offset: int) -> torch.Tensor:
-    """``(r, r)`` matrix ``M[j, i] = kernel[offset + j − i]`` (0 outside the kernel), ``r`` the
-    kernel's radius: the 'valid' correlation of ``r`` samples placed at ``offset`` in an
-    otherwise zero window of ``3r`` samples is ``samples @ M``."""
+    """``(r, r)`` matrix, ``r`` the kernel's radius, such that the 'valid' correlation of ``r``
+    samples placed at ``offset`` in an otherwise zero window of ``3r`` samples is
+    ``samples @ M``: the columns of that window's correlation band (:func:`_band`) that meet
+    the samples."""
     radius = kernel.numel() // 2
-    j, i = torch.meshgrid(torch.arange(radius), torch.arange(radius), indexing="ij")
-    tap = offset + j - i
-    inside = (tap >= 0) & (tap < kernel.numel())
-    return torch.where(inside, kernel[tap.clamp(0, kernel.numel() - 1)], 0.0)
+    band = _band(_taps(kernel), 1, kernel.dtype, rows=radius)  # (r, 3r)
+    return band[:, offset : offset + radius].T
 
 
 def remove_wraparound(

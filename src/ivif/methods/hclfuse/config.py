@@ -162,8 +162,8 @@ class TrainConfig:
             object.__setattr__(self, "exposure", tuple(self.exposure))  # JSON gives a list
         if (self.exposure is not None or self.sensor_noise) and self.ot_blend != 0.0:
             raise ValueError(
-                "exposure and noise need ot_blend = 0: the OT-aligned infrared is computed once"
-                " per image and would not follow the infrared crop's gain or noise"
+                "exposure and sensor_noise need ot_blend = 0: the OT-aligned infrared is computed"
+                " once per image and would not follow the infrared crop's gain or noise"
             )
 
     def to_dict(self) -> dict[str, Any]:
