@@ -214,28 +214,11 @@ def _spectra(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
     return sources, fused
 
 
-def _csf_filtered(inputs: MetricInputs, csf) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``normalize1``-d distinct source planes ``(P, H, W)`` and fused planes ``(C, H, W)``
-    filtered by ``csf(height, width, like)`` as :func:`ivif.ops.matlab.filter_frequency` does
-    (the sources' cached per pair), from :func:`_spectra`."""
-    height, width = inputs.size
-    response = _csf_response(csf, height, width)
-
-    def filtered(spectra: torch.Tensor, planes: int) -> torch.Tensor:
-        return filter_packed(spectra, planes, [response], reuse=True)[0]
-
-    spectra, spectrum_fused = _spectra(inputs)
-    key = ("csf", csf.__name__)
-    sources = inputs.source_cached(key, lambda: filtered(spectra, inputs.distinct_count))
-    fused = inputs.cached(key, lambda: filtered(spectrum_fused, inputs.planes.shape[1]))
-    return sources, fused
-
-
 # --- Qcb (Chen & Blum 2009) ----------------------------------------------------------------------
 
 
-#: Qcb's contrast constants k, h, Z (the exponents are p = 3, q = 2) and the Gaussian widths.
-QCB_CONTRAST = (1.0, 1.0, 1e-4)
+#: Qcb's contrast constant Z (k = h = 1, p = 3, q = 2: C' = C³/(C² + Z)) and the Gaussian widths.
+QCB_Z = 1e-4
 QCB_SIGMAS = (2.0, 4.0)
 QCB_WINDOW = 31
 
@@ -255,85 +238,84 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _qcb_responses(height: int, width: int) -> tuple[torch.Tensor, ...]:
-    """Qcb's CSF followed by each circular Gaussian (:data:`QCB_SIGMAS`), ``fft2`` order. Both
-    are real: the Gaussians are centred and symmetric (their responses' imaginary parts are
-    rounding, ~1e-16), so the spectra are multiplied by real numbers."""
+    """Qcb's CSF alone, then followed by each circular Gaussian (:data:`QCB_SIGMAS`), ``fft2``
+    order. All are real: the Gaussians are centred and symmetric (their responses' imaginary
+    parts are rounding, ~1e-16), so the spectra are multiplied by real numbers."""
     csf = _csf_response(_qcb_csf, height, width)
     kernels = (_unnormalised_gaussian(sigma) for sigma in QCB_SIGMAS)
-    return tuple(csf * circular_response(k, k, (height, width)).real for k in kernels)
+    return csf, *(csf * circular_response(k, k, (height, width)).real for k in kernels)
 
 
-def qcb_blurred(
-    spectra: torch.Tensor, filtered: torch.Tensor, constant: torch.Tensor
-) -> torch.Tensor:
-    """Both zero-padded 31×31 Gaussians (§2.9 step 3) of Qcb-CSF-filtered planes ``filtered``
-    ``(..., H, W)`` -> ``(2, ..., H, W)``, given the packed spectra of the planes before the CSF
-    and which of them were ``constant`` (``(...)``, bool): those blur to exactly 0 (the packed
-    transforms would leave ~1e-16 of their partner plane in them).
+def qcb_blurred(spectra: torch.Tensor, planes: int, constant: torch.Tensor) -> torch.Tensor:
+    """Qcb's CSF filter (§2.9 step 2), then both zero-padded 31×31 Gaussians (step 3), of the
+    ``planes`` ``normalize1``-d planes packed in ``spectra`` (:func:`_spectra`) ->
+    ``(2, planes, H, W)``; ``constant`` (``(planes,)``, bool) marks constant planes: those blur to
+    exactly 0 (the packed transforms would leave ~1e-16 of their partner plane in them).
 
     The CSF and each Gaussian are applied in one pass on the image's own transform grid, a
     circular correlation whose wrapped-around edge terms are then removed
-    (:func:`ivif.ops.spectral.remove_wraparound`); images smaller than the window are padded
-    and transformed again instead.
+    (:func:`ivif.ops.spectral.remove_wraparound`, which needs the CSF-filtered planes: they come
+    from the same inverse transforms); images smaller than the window are padded and
+    transformed again instead.
     """
-    height, width = filtered.shape[-2:]
-    planes = filtered.reshape(-1, height, width)
+    height, width = spectra.shape[-2:]
     kernels = [_unnormalised_gaussian(sigma) for sigma in QCB_SIGMAS]
     if min(height, width) >= QCB_WINDOW:
-        bank = filter_packed(spectra, planes.shape[0], _qcb_responses(height, width), reuse=True)
+        out = filter_packed(spectra, planes, _qcb_responses(height, width), reuse=True)
+        filtered, bank = out[0], out[1:]
         for kernel, blurred in zip(kernels, bank, strict=True):
-            remove_wraparound(blurred, planes, kernel, kernel)
+            remove_wraparound(blurred, filtered, kernel, kernel)
     else:
-        bank = filter_bank_fft(planes.unsqueeze(1), [(k, k) for k in kernels], "zeros")
-    bank = bank.reshape(2, *filtered.shape)
-    bank[:, constant] = 0.0
+        response = _csf_response(_qcb_csf, height, width)
+        (filtered,) = filter_packed(spectra, planes, [response], reuse=True)
+        bank = filter_bank_fft(filtered.unsqueeze(1), [(k, k) for k in kernels], "zeros")[:, :, 0]
+    if constant.any():
+        bank[:, constant] = 0.0
     return bank
 
 
 def masked_contrast(blurred: torch.Tensor) -> torch.Tensor:
-    """|G_2 ⋆ I / G_4 ⋆ I − 1| through k·C^p/(h·C^q + Z) from both Gaussians of the
-    CSF-filtered planes ``(2, ..., H, W)`` (:func:`qcb_blurred`; §2.9 step 3), block by block,
-    overwriting them.
+    """|G_2 ⋆ I / G_4 ⋆ I − 1| through C³/(C² + Z) from both Gaussians of the CSF-filtered
+    planes ``(2, ..., H, W)`` (:func:`qcb_blurred`; §2.9 step 3), block by block, overwriting
+    them.
 
     A neighbourhood that filters to exactly 0 (a constant image) has contrast 0.
     """
-    k, h, z = QCB_CONTRAST
     blurred_narrow, blurred_wide = blurred
     for rows in row_blocks(blurred_narrow.shape):
         numerator, denominator = blurred_narrow[..., rows, :], blurred_wide[..., rows, :]
-        vanishes = (denominator == 0).to(denominator.dtype)  # there: contrast 0
-        contrast = numerator.div_(denominator.add_(vanishes)).sub_(1.0).abs_()
-        contrast.mul_(vanishes.sub_(1.0).neg_())
+        flat = denominator == 0
+        contrast = numerator.div_(denominator).sub_(1.0).abs_()
         square = contrast * contrast
-        contrast.mul_(square).mul_(k).div_(square.mul_(h).add_(z))  # k·C^3 / (h·C^2 + Z)
+        contrast.mul_(square).div_(square.add_(QCB_Z)).masked_fill_(flat, 0.0)
     return blurred_narrow
 
 
-def _qcb_block(c_sources: torch.Tensor, c_fused: torch.Tensor) -> torch.Tensor:
-    """Σ over a block of rows of Σ_X λ_X·Q_XF (§2.9 steps 4–5), per channel: preservation
-    min/max of the contrasts (1 where both vanish, as where they are equal), saliency
-    λ_X = C_X² / (C_A² + C_B²) (½ each where both sources have zero contrast)."""
-    low = torch.minimum(c_sources, c_fused)
-    high = torch.maximum(c_sources, c_fused)
-    both_zero = (high == 0).to(high.dtype)
-    preservation = low.add_(both_zero).div_(high.add_(both_zero))
-    saliency_sq = c_sources * c_sources
-    total = saliency_sq.sum(0)
-    no_saliency = (total == 0).to(total.dtype)
-    weights = saliency_sq.add_(no_saliency * 0.5).div_(total.add_(no_saliency))
-    return weights.mul_(preservation).sum(dim=(0, -2, -1))
+def _preservation(c_x: torch.Tensor, c_f: torch.Tensor) -> torch.Tensor:
+    """Q_XF = min(C_X, C_F)/max(C_X, C_F) (§2.9 step 4), 1 where both contrasts vanish."""
+    return torch.minimum(c_x, c_f).div_(torch.maximum(c_x, c_f)).nan_to_num_(nan=1.0)
+
+
+def _qcb_block(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.Tensor:
+    """Σ over a block of rows of λ_A·Q_AF + λ_B·Q_BF (§2.9 steps 4–5), per channel, from
+    the contrasts of A and B (``(C, h, W)``, or ``(1, h, W)`` for a grey source) and of F
+    ``(C, h, W)``. The saliencies λ_A = C_A²/(C_A² + C_B²) and λ_B = 1 − λ_A (½ each where both
+    sources have zero contrast), so the sum is Q_BF + λ_A·(Q_AF − Q_BF)."""
+    square_a = c_a * c_a
+    saliency_a = square_a / (square_a + c_b * c_b)
+    q_b = _preservation(c_b, c_f)
+    q = _preservation(c_a, c_f).sub_(q_b).mul_(saliency_a.nan_to_num_(nan=0.5)).add_(q_b)
+    return q.sum(dim=(-2, -1))
 
 
 def qcb(c_sources: Sequence[torch.Tensor], c_fused: torch.Tensor) -> torch.Tensor:
     """Chen–Blum Q_cb of each channel from the masked contrasts of A and B (each ``(C, H, W)``,
     or ``(1, H, W)`` for a grey source) and of F ``(C, H, W)`` -> ``(C,)``: the mean over pixels
     of :func:`_qcb_block`'s terms (§2.9 step 6)."""
-
-    def sources(rows: slice) -> torch.Tensor:
-        return torch.stack([c[..., rows, :].expand_as(c_fused[..., rows, :]) for c in c_sources])
-
+    c_a, c_b = c_sources
     total = sum(
-        _qcb_block(sources(rows), c_fused[..., rows, :]) for rows in row_blocks((2, *c_fused.shape))
+        _qcb_block(c_a[..., rows, :], c_b[..., rows, :], c_fused[..., rows, :])
+        for rows in row_blocks((2, *c_fused.shape))
     )
     return total / (c_fused.shape[-2] * c_fused.shape[-1])
 
@@ -351,20 +333,17 @@ def qcb(c_sources: Sequence[torch.Tensor], c_fused: torch.Tensor) -> torch.Tenso
     validated=True,
 )
 def qcb_metric(inputs: MetricInputs) -> float:
-    sources, fused = _csf_filtered(inputs, _qcb_csf)
     spectra, spectrum_fused = _spectra(inputs)
 
-    def source_contrast() -> torch.Tensor:
-        distinct = inputs.distinct_sources()
-        constant = distinct.amax(dim=(-2, -1)) == distinct.amin(dim=(-2, -1))
-        return masked_contrast(qcb_blurred(spectra, sources, constant))
+    def contrast(spectra: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
+        constant = planes.amax(dim=(-2, -1)) == planes.amin(dim=(-2, -1))
+        return masked_contrast(qcb_blurred(spectra, planes.shape[0], constant))
 
-    contrast = inputs.source_cached("qcb/contrast", source_contrast)
-    c_sources = [contrast[rows] for rows in inputs.source_rows()]
-    f = inputs.planes_u8[2]
-    constant = f.amax(dim=(-2, -1)) == f.amin(dim=(-2, -1))
-    c_fused = masked_contrast(qcb_blurred(spectrum_fused, fused, constant))
-    return float(qcb(c_sources, c_fused).mean())
+    c_sources = inputs.source_cached(
+        "qcb/contrast", lambda: contrast(spectra, inputs.distinct_sources())
+    )
+    c_fused = contrast(spectrum_fused, inputs.planes_u8[2])
+    return float(qcb([c_sources[rows] for rows in inputs.source_rows()], c_fused).mean())
 
 
 # --- Qcv (Chen & Varshney 2007) ------------------------------------------------------------------
@@ -376,6 +355,20 @@ def _qcv_csf(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     """Mannos–Sakrison CSF θ(r) = 2.6·(0.0192 + 0.144r)·e^{−(0.144r)^1.1} (§2.10)."""
     r = freqspace_radius(height, width, width / 8.0, height / 8.0, like)
     return 2.6 * (0.0192 + 0.144 * r) * torch.exp(-((0.144 * r) ** 1.1))
+
+
+def _qcv_filtered(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``normalize1``-d distinct source planes ``(P, H, W)`` and fused planes ``(C, H, W)``
+    filtered by Qcv's CSF as :func:`ivif.ops.matlab.filter_frequency` does (the sources' cached
+    per pair), from :func:`_spectra`."""
+    response = _csf_response(_qcv_csf, *inputs.size)
+
+    def filtered(spectra: torch.Tensor, planes: int) -> torch.Tensor:
+        return filter_packed(spectra, planes, [response], reuse=True)[0]
+
+    spectra, spectrum_fused = _spectra(inputs)
+    sources = inputs.source_cached("qcv/csf", lambda: filtered(spectra, inputs.distinct_count))
+    return sources, filtered(spectrum_fused, inputs.planes.shape[1])
 
 
 def qcv_saliency(images: torch.Tensor) -> torch.Tensor:
@@ -423,7 +416,7 @@ def qcv(
 )
 def qcv_metric(inputs: MetricInputs) -> float:
     saliency = inputs.source_cached("qcv/saliency", lambda: qcv_saliency(_normalised(inputs)[0]))
-    filtered, filtered_fused = _csf_filtered(inputs, _qcv_csf)
+    filtered, filtered_fused = _qcv_filtered(inputs)
     rows = inputs.source_rows()
     per_source = [saliency[r] for r in rows], [filtered[r] for r in rows]
     return float(qcv(*per_source, filtered_fused).mean())

@@ -82,20 +82,34 @@ def filter_packed(
 
     Each response is a ``(L_h, L_w)`` spectrum in ``fft2`` order that must describe a *real*
     filter (Hermitian-symmetric), so the real and imaginary parts of every inverse transform
-    are the two packed planes filtered (circularly, on the transform grid). Rows and columns
-    ``0, s, 2s, …`` below ``crop`` (default: the whole grid) are kept, copied once straight from
-    the inverse transforms. ``reuse=True`` leaves ``spectrum`` intact (else it is overwritten).
+    are the two packed planes filtered (circularly, on the transform grid). An odd last plane
+    (packed alone) is filtered by two responses per transform, ``R_k + i·R_{k+1}``, so that no
+    transform carries an empty half. Rows and columns ``0, s, 2s, …`` below ``crop`` (default:
+    the whole grid) are kept, copied once straight from the inverse transforms. ``reuse=True``
+    leaves ``spectrum`` intact (else it is overwritten).
     """
     half = spectrum.shape[0]
+    paired = planes - half  # complex planes carrying two real ones; an odd last one follows
     rows, cols = spectrum.shape[-2:] if crop is None else crop
     keep = (slice(None), slice(0, rows, stride), slice(0, cols, stride))
     shape = (len(responses), planes, len(range(0, rows, stride)), len(range(0, cols, stride)))
     out = torch.empty(shape, dtype=spectrum.real.dtype)
+    lone = spectrum[paired:half]
+    if paired < half and len(responses) > 1:
+        spectrum = spectrum[:paired]
+        for k in range(0, len(responses), 2):
+            both = responses[k] if k + 1 == len(responses) else responses[k] + 1j * responses[k + 1]
+            filtered = torch.fft.ifft2(lone * both)
+            out[k, paired] = filtered.real[0][keep[1:]]
+            if k + 1 < len(responses):
+                out[k + 1, paired] = filtered.imag[0][keep[1:]]
+        if not paired:
+            return out
     for k, response in enumerate(responses):
         in_place = not reuse and k == len(responses) - 1
         filtered = torch.fft.ifft2(spectrum.mul_(response) if in_place else spectrum * response)
-        out[k, :half] = filtered.real[keep]
-        out[k, half:] = filtered.imag[: planes - half][keep]
+        out[k, : filtered.shape[0]] = filtered.real[keep]
+        out[k, half:] = filtered.imag[:paired][keep]
     return out
 
 
