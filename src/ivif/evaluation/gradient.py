@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 
@@ -22,6 +24,8 @@ from ivif.ops.filters import neighbour_differences
 from ivif.ops.matlab import conv2_same_ordered
 
 HALF_PI = math.pi / 2
+#: Qabf's per-plane features: edge strength and orientation (float64).
+QabfFeatures = tuple[torch.Tensor, torch.Tensor]
 
 
 @register(
@@ -167,59 +171,66 @@ def _qabf_edges_unit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return _qabf_edges(x / 255.0)
 
 
-def _direction(sx: torch.Tensor, sy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A vector ``(u, v)``, ``u ≥ 0``, whose angle ``atan2(v, u)`` is the toolboxes' edge
-    orientation ``α = atan(Sy/Sx)``: ``±(Sx, Sy)``, and ``(0, 1)`` where ``Sx == 0`` (the
-    quotient is ±inf or NaN there, both taken as +inf, so α = π/2)."""
+def _qabf_features(edges: tuple[torch.Tensor, torch.Tensor]) -> QabfFeatures:
+    """Edge strength ``g = sqrt(Sx² + Sy²)`` and orientation ``α = atan(Sy/Sx)``, ``π/2`` where
+    ``Sx == 0`` whatever the sign of ``Sy`` (§2.8 step 1), of each plane, float64, from its
+    Sobel responses ``(Sx, Sy)``."""
+    sx, sy = edges
     sign = sx.sign()
-    return sx.abs(), sy.mul(sign).add_(sign == 0)
+    # atan(Sy/Sx) = atan2(±Sy, |Sx|), the sign that of Sx; (0, 1) where Sx == 0 gives π/2
+    u, v = sx.abs(), sy.mul(sign).add_(sign == 0)
+    return magnitude(sx, sy), torch.atan2(v.to(torch.float64), u.to(torch.float64))
 
 
-def _qabf_block(
-    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Σ Q^{XF}·g_X and Σ g_X over X ∈ {A, B} and the pixels of a block of rows, per channel,
-    from the Sobel responses ``(Sx, Sy)`` of A and B ``(2, C, h, W)`` and of F ``(C, h, W)``.
+def _qabf_terms(source: QabfFeatures, fused: QabfFeatures) -> torch.Tensor:
+    """Σ Q^{XF}·g_X / (Tg·Ta) over a block of rows, per channel, from the features
+    (:func:`_qabf_features`) of X (``(C, h, W)``, or ``(1, h, W)`` for a grey source) and of F.
 
-    Strength ``g = sqrt(Sx² + Sy²)``; its preservation is min/max of the two strengths, except
-    where ``g_X == g_F``: there the toolboxes' code yields ``g_F`` itself, not 1 (§2.8 step 2; 0
-    when both vanish). Orientation preservation is ``1 − |α_X − α_F|/(π/2)``, the angle between
-    the :func:`_direction` vectors being ``atan2(|u×v|, u·v)`` (both products exact in float32
-    for 8-bit data). Each goes through its sigmoid (L = 1).
+    The strength preservation is min/max of the two strengths, except where ``g_X == g_F``:
+    there the toolboxes' code yields ``g_F`` itself, not 1 (§2.8 step 2; 0 when both vanish).
+    Orientation preservation is ``1 − |α_X − α_F|/(π/2)``. Each goes through its sigmoid
+    (L = 1); Tg·Ta is left to the caller.
     """
-    tg, kg, dg, ta, ka, da = QABF_CONSTANTS
-    g_x, g_f = magnitude(*sources), magnitude(*fused)
-    (u_x, v_x), (u_f, v_f) = _direction(*sources), _direction(*fused)
-    cross = (u_x * v_f).sub_(v_x * u_f).abs_().to(torch.float64)
-    dot = (u_x * u_f).add_(v_x * v_f).to(torch.float64)
-    # ka·(orientation − da) = ka·(1 − da) − ka·angle/(π/2)
-    sigmoid_a = torch.atan2(cross, dot).mul_(-ka / HALF_PI).add_(ka * (1.0 - da))
-    # min/max, with the maximum replaced by 1 where the strengths are equal (ratio = g_F)
-    high = torch.maximum(g_x, g_f)
-    equal = (g_x == g_f).to(high.dtype)
-    ratio = torch.minimum(g_x, g_f).div_(high.add_(equal.mul_(1.0 - high)))
-    denominator = ratio.sub_(dg).mul_(kg).exp_().add_(1.0)
-    denominator.mul_(sigmoid_a.exp_().add_(1.0))
-    q = torch.div(torch.tensor(tg * ta, dtype=torch.float64), denominator, out=denominator)
-    return q.mul_(g_x).sum(dim=(0, -2, -1)), g_x.sum(dim=(0, -2, -1))
+    _, kg, dg, _, ka, da = QABF_CONSTANTS
+    (g_x, alpha_x), (g_f, alpha_f) = source, fused
+    # 1 + e^{ka·(orientation − da)}, with ka·(orientation − da) = ka·(1 − da) − ka·|Δα|/(π/2)
+    sigmoid_a = (alpha_x - alpha_f).abs_().mul_(-ka / HALF_PI).add_(ka * (1.0 - da))
+    sigmoid_a.exp_().add_(1.0)
+    ratio = torch.minimum(g_x, g_f).div_(torch.maximum(g_x, g_f))
+    ratio = torch.where(g_x == g_f, g_f, ratio)
+    sigmoid_g = ratio.sub_(dg).mul_(kg).exp_().add_(1.0)
+    return torch.div(g_x, sigmoid_g.mul_(sigmoid_a)).sum(dim=(-2, -1))
 
 
-def qabf(
-    sources: tuple[torch.Tensor, torch.Tensor], fused: tuple[torch.Tensor, torch.Tensor]
-) -> torch.Tensor:
-    """Q^{AB/F} of each channel from the Sobel responses ``(Sx, Sy)`` of A and B
-    ``(2, C, H, W)`` and of F ``(C, H, W)`` -> ``(C,)``, computed block by block
-    (:func:`_qabf_block`).
+def qabf(sources: Sequence[QabfFeatures], fused: QabfFeatures) -> torch.Tensor:
+    """Q^{AB/F} of each channel from the features (:func:`_qabf_features`) of A and B (each
+    ``(C, H, W)``, or ``(1, H, W)`` for a grey source) and of F ``(C, H, W)`` -> ``(C,)``,
+    computed block by block (:func:`_qabf_terms`).
 
     Σ (Q^{AF} g_A + Q^{BF} g_B) / Σ (g_A + g_B) over all pixels. A channel whose sources
     have no edge at all (every gradient 0) has no weight; its value is 0.
     """
-    blocks = [
-        _qabf_block(tuple(s[..., rows, :] for s in sources), tuple(f[..., rows, :] for f in fused))
-        for rows in row_blocks(sources[0].shape)
-    ]
-    num, den = (torch.stack(terms).sum(0) for terms in zip(*blocks, strict=True))
-    return safe_ratio(num, den, 0.0)
+    tg, _, _, ta, _, _ = QABF_CONSTANTS
+    num = sum(
+        _qabf_terms(tuple(t[..., rows, :] for t in x), tuple(t[..., rows, :] for t in fused))
+        for rows in row_blocks(fused[0].shape)
+        for x in sources
+    )
+    den = sum(x[0].sum(dim=(-2, -1)) for x in sources)
+    return safe_ratio(num * (tg * ta), den, 0.0)
+
+
+def _qabf_inputs(
+    inputs: MetricInputs, key: str, edges: Callable, source: Literal["u8", "f64"]
+) -> tuple[list[QabfFeatures], QabfFeatures]:
+    """Qabf's features of A and B (each distinct source plane once, cached per pair, and
+    broadcast over F's channels) and of F, from ``edges`` of the ``source`` data."""
+    distinct = inputs.source_cached(
+        key, lambda: _qabf_features(edges(inputs.distinct_sources(source)))
+    )
+    data = inputs.planes_u8 if source == "u8" else inputs.planes
+    fused = _qabf_features(edges(data[2]))
+    return [tuple(t[rows] for t in distinct) for rows in inputs.source_rows()], fused
 
 
 @register(
@@ -246,7 +257,7 @@ def qabf(
 )
 def qabf_metric(inputs: MetricInputs) -> float:
     """§2.8 / §3.11 on integer-valued data, where every Sobel sum is exact."""
-    return float(qabf(*split_cached(inputs, "qabf/edges", _qabf_edges_u8, "u8")).mean())
+    return float(qabf(*_qabf_inputs(inputs, "qabf/features", _qabf_edges_u8, "u8")).mean())
 
 
 @register(
@@ -262,8 +273,8 @@ def qabf_metric(inputs: MetricInputs) -> float:
 )
 def qabf_tang2022(inputs: MetricInputs) -> float:
     """§3.11: the Sobel sums on x/255, accumulated in conv2's order (spec §6)."""
-    edges = split_cached(inputs, "qabf/edges/unit", _qabf_edges_unit, "f64")
-    return float(qabf(*edges).mean())
+    features = _qabf_inputs(inputs, "qabf/features/unit", _qabf_edges_unit, "f64")
+    return float(qabf(*features).mean())
 
 
 # --- Nabf (Kumar 2013) ---------------------------------------------------------------------------

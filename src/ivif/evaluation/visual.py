@@ -60,14 +60,31 @@ def _with_products(x: torch.Tensor, others: torch.Tensor | None = None) -> torch
     return out
 
 
+def _log10_sum(x: torch.Tensor, halvings: int = 3) -> torch.Tensor:
+    """Σ log10(x) over the last two dimensions, ``(...)``, overwriting ``x``: the rows' top
+    half is multiplied by their bottom half ``halvings`` times, so one logarithm (the costly
+    step) covers up to 2^halvings values. Products stay finite for VIF's factors, which lie in
+    [1, 1 + 255²/8] for 8-bit data."""
+    total = torch.zeros(x.shape[:-2], dtype=x.dtype)
+    for _ in range(halvings):
+        rows = x.shape[-2]
+        if rows < 2:
+            break
+        if rows % 2:
+            total += x[..., -1, :].log10().sum(-1)
+        half = rows // 2
+        x = x[..., :half, :].mul_(x[..., half : 2 * half, :])
+    return total + x.log10_().sum(dim=(-2, -1))
+
+
 def reference_statistics(
     reference: torch.Tensor, saturate_first_scale: bool = False
 ) -> tuple[list, torch.Tensor]:
     """What VIF needs from the reference planes ``(N, H, W)`` alone (§3.8).
 
-    Per scale: the (filtered, subsampled) planes, their local means and their variances
-    (clipped at 0); and the denominator Σ log10(1 + σ_r²/σ_n²), summed over the scales, ``(N,)``,
-    in which variances below eps count as 0 (the reference code's flatness test).
+    Per scale: the (filtered, subsampled) planes, their local means and their variances, set
+    to 0 below eps (the reference code's flatness test: such a reference carries no
+    information); and the denominator Σ log10(1 + σ_r²/σ_n²), summed over the scales, ``(N,)``.
     ``saturate_first_scale`` forms the scale-1 square in uint8 (capped at 255), as the 2022
     toolbox did.
     """
@@ -84,9 +101,8 @@ def reference_statistics(
         mu_ref, var_ref = correlate(moments, window)  # var_ref holds E[x²] until made variance
         for rows in row_blocks(var_ref.shape):
             variance = var_ref[..., rows, :]
-            variance.sub_(mu_ref[..., rows, :].square()).clamp_(min=0.0)
-            counted = variance * (variance >= VIF_EPS)
-            den += counted.div_(VIF_NOISE).add_(1.0).log10_().sum(dim=(-2, -1))
+            variance.sub_(mu_ref[..., rows, :].square()).mul_(variance >= VIF_EPS)
+            den += _log10_sum(variance.div(VIF_NOISE).add_(1.0))
         levels.append((ref, mu_ref, var_ref))
     return levels, den
 
@@ -99,19 +115,19 @@ def _information(
     cross: torch.Tensor,
 ) -> torch.Tensor:
     """Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) over a block, ``(N,)``, from the local statistics of the
-    references (``(N, h, w)``) and of the distorted plane (``(h, w)``); ``dist_sq`` (E[d²]) and
-    ``cross`` (E[r·d]) are overwritten."""
+    references (``(N, h, w)``, variances 0 where flat) and of the distorted plane (``(h, w)``);
+    ``dist_sq`` (E[d²]) and ``cross`` (E[r·d]) are overwritten.
+
+    The reference code's special cases (flat reference: g = 0; flat distorted: g = 0; g < 0:
+    g = 0; then s_v² ≥ eps) all make the term 0, which a covariance clipped at 0 and zeroed
+    where the distorted plane is flat, and a flat reference's variance of 0, give directly.
+    """
     var_dist = dist_sq.sub_(mu_dist * mu_dist).clamp_(min=0.0)
-    covariance = cross.sub_(mu_ref * mu_dist)
+    covariance = cross.sub_(mu_ref * mu_dist).clamp_(min=0.0).mul_(var_dist >= VIF_EPS)
     gain = covariance / (var_ref + VIF_EPS)
-    # The reference code's special cases (flat reference: g = 0, s_v² = σ_d²; flat
-    # distorted: g = 0, s_v² = 0; g < 0: g = 0, s_v² = σ_d²; then s_v² ≥ eps) collapse to:
-    # keep g where all three tests pass, else g = 0 and s_v² = σ_d² (< eps when flat).
-    keep = (gain >= 0).logical_and_(var_ref >= VIF_EPS).logical_and_(var_dist >= VIF_EPS)
-    gain.mul_(keep)
     noise = (var_dist - gain * covariance).clamp_(min=VIF_EPS)
     information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
-    return information.add_(1.0).log10_().sum(dim=(-2, -1))
+    return _log10_sum(information.add_(1.0))
 
 
 def vif_numerator(
