@@ -43,13 +43,15 @@ def _ssim_block(
     c2: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sums of the SSIM and contrast–structure maps over a block of rows, from the local
-    moments; ``mean_xy`` is overwritten. Variances are E[x²] − μ²."""
+    moments; ``mean_xy`` is overwritten. Variances are E[x²] − μ²; what depends on one image
+    only is formed on its own planes, before they broadcast against the other's."""
     sq_x, sq_y = mu_x * mu_x, mu_y * mu_y
-    var_x = mean_xx - sq_x
-    var_y = mean_yy - sq_y
+    var_y = mean_yy.sub(sq_y).add_(c2)  # σ_y² + C2
+    cs_den = var_y + mean_xx.sub(sq_x)  # σ_x² + σ_y² + C2
+    lum_den = sq_y.add_(c1) + sq_x  # μ_x² + μ_y² + C1
     mu_xy = mu_x * mu_y
-    cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_((var_x + var_y).add_(c2))
-    luminance = mu_xy.mul_(2.0).add_(c1).div_((sq_x + sq_y).add_(c1))
+    cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_(cs_den)
+    luminance = mu_xy.mul_(2.0).add_(c1).div_(lum_den)
     return luminance.mul_(cs).sum(dim=(-2, -1)), cs.sum(dim=(-2, -1))
 
 
