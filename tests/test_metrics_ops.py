@@ -277,15 +277,21 @@ def test_circular_filtering_with_the_wraparound_removed_is_zero_padded_filtering
         remove_wraparound(circular[..., :4, :4], x[..., :4, :4], ky, kx)
 
 
+@pytest.mark.parametrize("threads", [1, 2])  # planes are transformed in a batch, or one by one
 @pytest.mark.parametrize("planes", [1, 2, 3, 5])
 @pytest.mark.parametrize("count", [1, 2, 3])
-def test_filter_packed_matches_per_plane_numpy_filtering(rng, planes, count):
+def test_filter_packed_matches_per_plane_numpy_filtering(rng, planes, count, threads):
     # an odd last plane is filtered by two responses per transform (R_k + i·R_{k+1})
     shape = (12, 10)
     x = rng.normal(size=(planes, *shape)) * 100
     kernels = [torch.from_numpy(rng.normal(size=(2, 5))) for _ in range(count)]
     responses = [circular_response(ky, kx, shape) for ky, kx in kernels]
-    got = filter_packed(packed_spectrum(torch.from_numpy(x)), planes, responses, stride=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = filter_packed(packed_spectrum(torch.from_numpy(x)), planes, responses, stride=2)
+    finally:
+        torch.set_num_threads(before)
     for k, response in enumerate(responses):
         expected = np.fft.ifft2(np.fft.fft2(x) * response.numpy()).real[..., ::2, ::2]
         np.testing.assert_allclose(got[k].numpy(), expected, atol=1e-10)
