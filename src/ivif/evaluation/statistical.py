@@ -8,7 +8,7 @@ import math
 import torch
 
 from ivif.evaluation._common import safe_ratio
-from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
+from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE, joint_counts
 from ivif.evaluation.inputs import MetricInputs
 from ivif.evaluation.registry import register
 from ivif.ops.matlab import saturate_u8
@@ -17,13 +17,22 @@ from ivif.ops.matlab import saturate_u8
 def _integer_sums(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
     """Σ X·Y ``(C, 3, 3)`` and Σ X ``(C, 3)`` over the pixels of A, B and F, exactly.
 
-    The planes hold 8-bit levels, so every product and every partial sum is an integer below
-    2^53: one float64 matrix product forms all cross sums without rounding, in any order.
+    Every sum that involves F, and each source's own, is a weighted sum of the joint 256-bin
+    counts of (A, F) and (B, F) that EN, MI and CE share (:func:`joint_counts`); Σ A·B is one
+    dot product per channel. The planes hold 8-bit levels, so every product and every partial
+    sum is an integer below 2^53: float64 forms them without rounding, in any order.
     """
 
     def compute() -> tuple[torch.Tensor, torch.Tensor]:
-        planes = inputs.planes.flatten(-2).transpose(0, 1)  # (C, 3, N)
-        return torch.bmm(planes, planes.transpose(1, 2)), planes.sum(-1)
+        joint = joint_counts(inputs).to(torch.float64)  # (2, C, 256, 256)
+        levels = torch.arange(256, dtype=torch.float64)
+        counts = torch.cat((joint.sum(-1), joint[:1].sum(-2)))  # (3, C, 256): A, B, F
+        with_fused = (joint @ levels) @ levels  # Σ X·F, (2, C)
+        with_b = torch.linalg.vecdot(inputs.a.flatten(-2), inputs.b.flatten(-2))  # Σ A·B, (C,)
+        products = torch.diag_embed((counts @ levels.square()).T)
+        products[:, 0, 1] = products[:, 1, 0] = with_b
+        products[:, :2, 2] = products[:, 2, :2] = with_fused.T
+        return products, (counts @ levels).T
 
     return inputs.cached("integer sums", compute)
 
