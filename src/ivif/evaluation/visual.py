@@ -101,7 +101,8 @@ def reference_statistics(
         mu_ref, var_ref = correlate(moments, window)  # var_ref holds E[x²] until made variance
         for rows in row_blocks(var_ref.shape):
             variance = var_ref[..., rows, :]
-            variance.sub_(mu_ref[..., rows, :].square()).mul_(variance >= VIF_EPS)
+            mean = mu_ref[..., rows, :]
+            variance.addcmul_(mean, mean, value=-1.0).mul_(variance >= VIF_EPS)
             den += _log10_sum(variance.div(VIF_NOISE).add_(1.0))
         levels.append((ref, mu_ref, var_ref))
     return levels, den
@@ -122,10 +123,11 @@ def _information(
     g = 0; then s_v² ≥ eps) all make the term 0, which a covariance clipped at 0 and zeroed
     where the distorted plane is flat, and a flat reference's variance of 0, give directly.
     """
-    var_dist = dist_sq.sub_(mu_dist * mu_dist).clamp_(min=0.0)
-    covariance = cross.sub_(mu_ref * mu_dist).clamp_(min=0.0).mul_(var_dist >= VIF_EPS)
+    var_dist = dist_sq.addcmul_(mu_dist, mu_dist, value=-1.0).clamp_(min=0.0)
+    covariance = cross.addcmul_(mu_ref, mu_dist, value=-1.0).clamp_(min=0.0)
+    covariance.mul_(var_dist >= VIF_EPS)
     gain = covariance / (var_ref + VIF_EPS)
-    noise = (var_dist - gain * covariance).clamp_(min=VIF_EPS)
+    noise = torch.addcmul(var_dist, gain, covariance, value=-1.0).clamp_(min=VIF_EPS)
     information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
     return _log10_sum(information.add_(1.0))
 
