@@ -11,6 +11,7 @@ import scipy.ndimage
 import scipy.signal
 import torch
 
+from ivif.evaluation.visual import _log10_sum
 from ivif.ops import filter_separable, gaussian_kernel1d
 from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
 from ivif.ops.histogram import entropy, histogram, joint_histogram, map_levels
@@ -295,6 +296,14 @@ def test_filter_packed_matches_per_plane_numpy_filtering(rng, planes, count, thr
     for k, response in enumerate(responses):
         expected = np.fft.ifft2(np.fft.fft2(x) * response.numpy()).real[..., ::2, ::2]
         np.testing.assert_allclose(got[k].numpy(), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 7, 105])
+def test_log10_sum_matches_the_sum_of_logarithms(rng, rows):
+    # VIF's factors lie in [1, 1 + 255²/8]; odd row counts leave a row out at some halving
+    x = 1.0 + rng.random((2, rows, 13)) * 255.0**2 / 8.0
+    expected = np.log10(x).sum(axis=(-2, -1))
+    np.testing.assert_allclose(_log10_sum(torch.from_numpy(x.copy())), expected, rtol=1e-14)
 
 
 # --- discrete Meyer DWT --------------------------------------------------------------------------
