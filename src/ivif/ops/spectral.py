@@ -74,8 +74,11 @@ def packed_spectrum(x: torch.Tensor, size: tuple[int, int] | None = None) -> tor
     parts[..., 0] = x[:half]
     parts[: planes - half, ..., 1] = x[half:]
     parts[planes - half :, ..., 1] = 0.0
+    batches = _plane_batches(half)
+    if len(batches) == 1:
+        return torch.fft.fft2(packed, s=size)
     spectrum = torch.empty((half, *(x.shape[-2:] if size is None else size)), dtype=packed.dtype)
-    for batch in _plane_batches(half):
+    for batch in batches:
         spectrum[batch] = torch.fft.fft2(packed[batch], s=size)
     return spectrum
 
