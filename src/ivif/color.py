@@ -158,5 +158,7 @@ def matlab_rgb2gray_u8(rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a uint8 H×W×3 array, got {rgb.dtype} {rgb.shape}")
     w = np.array(LUMA_WEIGHTS["matlab"], dtype=np.float64)
     y = rgb.astype(np.float64) @ w
-    # Non-negative values: floor(y + 0.5) is round-half-away-from-zero.
-    return np.clip(np.floor(y + 0.5), 0, 255).astype(np.uint8)
+    # Non-negative values: floor(y + 0.5) is round-half-away-from-zero (in place: this runs
+    # for every colour image a metric converts).
+    y += 0.5
+    return np.clip(np.floor(y, out=y), 0, 255, out=y).astype(np.uint8)
