@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import torch
 
@@ -15,6 +15,8 @@ from ivif.ops.matlab import round_half_away
 
 if TYPE_CHECKING:
     from ivif.evaluation.inputs import MetricInputs
+
+T = TypeVar("T")
 
 __all__ = [
     "correlate",
@@ -132,14 +134,23 @@ def stretch_levels(x: torch.Tensor) -> torch.Tensor:
 
 
 def split_cached(
-    inputs: MetricInputs, key: str, per_plane: Callable[[torch.Tensor], torch.Tensor], source
-) -> tuple[torch.Tensor, torch.Tensor]:
+    inputs: MetricInputs,
+    key: str,
+    per_plane: Callable[[torch.Tensor], T],
+    source: Literal["u8", "f64"],
+    *,
+    distinct: bool = False,
+) -> tuple[T, T]:
     """A per-plane transform of the sources (cached per source pair) and of the fused image.
 
-    ``source`` selects the data: ``"u8"`` (``planes_u8``) or ``"f64"`` (``planes``).
-    Returns ``(per_plane(A, B), per_plane(F))``.
+    ``source`` selects the data (:meth:`MetricInputs.data`). Returns ``(per_plane(A, B),
+    per_plane(F))``; with ``distinct`` the sources are the distinct planes ``(P, H, W)``
+    (:meth:`MetricInputs.distinct_sources`, each once), which :meth:`MetricInputs.source_rows`
+    broadcasts over F's channels, instead of ``(2, C, H, W)``.
     """
-    data = inputs.planes_u8 if source == "u8" else inputs.planes
-    sources = inputs.source_cached(key, lambda: per_plane(data[:2]))
+    data = inputs.data(source)
+    sources = inputs.source_cached(
+        key, lambda: per_plane(inputs.distinct_sources(source) if distinct else data[:2])
+    )
     fused = inputs.cached(key, lambda: per_plane(data[2]))
     return sources, fused

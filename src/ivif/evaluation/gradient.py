@@ -225,11 +225,9 @@ def _qabf_inputs(
 ) -> tuple[list[QabfFeatures], QabfFeatures]:
     """Qabf's features of A and B (each distinct source plane once, cached per pair, and
     broadcast over F's channels) and of F, from ``edges`` of the ``source`` data."""
-    distinct = inputs.source_cached(
-        key, lambda: _qabf_features(edges(inputs.distinct_sources(source)))
+    distinct, fused = split_cached(
+        inputs, key, lambda x: _qabf_features(edges(x)), source, distinct=True
     )
-    data = inputs.planes_u8 if source == "u8" else inputs.planes
-    fused = _qabf_features(edges(data[2]))
     return [tuple(t[rows] for t in distinct) for rows in inputs.source_rows()], fused
 
 

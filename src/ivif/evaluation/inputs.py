@@ -133,11 +133,14 @@ class MetricInputs:
     def size(self) -> tuple[int, int]:
         return int(self.planes.shape[-2]), int(self.planes.shape[-1])
 
+    def data(self, source: Literal["u8", "f64"]) -> torch.Tensor:
+        """``planes_u8`` (``"u8"``) or ``planes`` (``"f64"``)."""
+        return self.planes_u8 if source == "u8" else self.planes
+
     def distinct_sources(self, source: Literal["u8", "f64"] = "u8") -> torch.Tensor:
         """The distinct source planes ``(P, H, W)``, numbered as in ``source_index``, from
-        ``planes_u8`` or (``"f64"``) ``planes``."""
-        data = self.planes_u8 if source == "u8" else self.planes
-        flat = data[:2].reshape(-1, *self.size)
+        :meth:`data`."""
+        flat = self.data(source)[:2].reshape(-1, *self.size)
         if self.source_index.numel() == self.distinct_count:  # no plane repeats: no copy
             return flat
         numbers = self.source_index.flatten().tolist()
