@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ivif.evaluation._common import (
     correlate,
@@ -37,6 +38,9 @@ from ivif.ops.spectral import (
 #: VIF's noise variance σ_n² and its stabilising threshold.
 VIF_NOISE = 2.0
 VIF_EPS = 1e-10
+#: The largest float64 below VIF_EPS: ``threshold(x, _BELOW_EPS, 0)`` keeps exactly x ≥ eps (as
+#: arithmetic, several times cheaper than a boolean mask here).
+_BELOW_EPS = math.nextafter(VIF_EPS, 0.0)
 VIF_SCALES = 4
 #: Smallest image side VIF accepts: every scale's 'valid' window must still fit.
 VIF_MIN_SIZE = 41
@@ -102,7 +106,7 @@ def reference_statistics(
         for rows in row_blocks(var_ref.shape):
             variance = var_ref[..., rows, :]
             mean = mu_ref[..., rows, :]
-            variance.addcmul_(mean, mean, value=-1.0).mul_(variance >= VIF_EPS)
+            F.threshold_(variance.addcmul_(mean, mean, value=-1.0), _BELOW_EPS, 0.0)
             den += _log10_sum(variance.div(VIF_NOISE).add_(1.0))
         levels.append((ref, mu_ref, var_ref))
     return levels, den
@@ -125,7 +129,7 @@ def _information(
     """
     var_dist = dist_sq.addcmul_(mu_dist, mu_dist, value=-1.0).clamp_(min=0.0)
     covariance = cross.addcmul_(mu_ref, mu_dist, value=-1.0).clamp_(min=0.0)
-    covariance.mul_(var_dist >= VIF_EPS)
+    covariance.mul_(F.threshold(var_dist, _BELOW_EPS, 0.0).sign_())  # 0 where var_dist < eps
     gain = covariance / (var_ref + VIF_EPS)
     noise = torch.addcmul(var_dist, gain, covariance, value=-1.0).clamp_(min=VIF_EPS)
     information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
@@ -213,8 +217,11 @@ def _normalised(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
 @functools.lru_cache(maxsize=8)
 def _csf_response(csf, height: int, width: int) -> torch.Tensor:
     """``csf(height, width)`` in ``fft2`` order (kept: every image of a benchmark has the same
-    size)."""
-    return fft_order(csf(height, width, like=torch.empty(0, dtype=torch.float64)))
+    size), as complex numbers with zero imaginary parts: multiplying a complex spectrum by a
+    complex response takes half the time of promoting a real one (0.11 against 0.23 ms for
+    640×480), with the same result."""
+    response = fft_order(csf(height, width, like=torch.empty(0, dtype=torch.float64)))
+    return response.to(torch.complex128)
 
 
 def _spectra(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,8 +264,8 @@ def _unnormalised_gaussian(sigma: float) -> torch.Tensor:
 @functools.lru_cache(maxsize=8)
 def _qcb_responses(height: int, width: int) -> tuple[torch.Tensor, ...]:
     """Qcb's CSF alone, then followed by each circular Gaussian (:data:`QCB_SIGMAS`), ``fft2``
-    order. All are real: the Gaussians are centred and symmetric (their responses' imaginary
-    parts are rounding, ~1e-16), so the spectra are multiplied by real numbers."""
+    order. All are real, held as complex numbers (:func:`_csf_response`): the Gaussians are
+    centred and symmetric (their responses' imaginary parts are rounding, ~1e-16, and dropped)."""
     csf = _csf_response(_qcb_csf, height, width)
     kernels = (_unnormalised_gaussian(sigma) for sigma in QCB_SIGMAS)
     return csf, *(csf * circular_response(k, k, (height, width)).real for k in kernels)
@@ -302,10 +309,11 @@ def masked_contrast(blurred: torch.Tensor) -> torch.Tensor:
     blurred_narrow, blurred_wide = blurred
     for rows in row_blocks(blurred_narrow.shape):
         numerator, denominator = blurred_narrow[..., rows, :], blurred_wide[..., rows, :]
-        flat = denominator == 0
         contrast = numerator.div_(denominator).sub_(1.0).abs_()
         square = contrast * contrast
-        contrast.mul_(square).div_(square.add_(QCB_Z)).masked_fill_(flat, 0.0)
+        # a zero denominator gives NaN (0/0, or ∞/∞ after the cube), set to 0 here at a
+        # fraction of a boolean mask's cost (so is a ratio beyond 1e154, where C² overflows)
+        contrast.mul_(square).div_(square.add_(QCB_Z)).nan_to_num_(nan=0.0, posinf=math.inf)
     return blurred_narrow
 
 
