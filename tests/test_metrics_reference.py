@@ -4,7 +4,9 @@ Nabf, SSIM (Tang 2023), MEF-SSIM, MS-SSIM, FMI, QSF and VIF (Tang 2023) have no 
 reproduce. Each is re-derived here straight from its definition — per pixel, per window or per
 patch with plain numpy/scipy loops, no shared code with the package — and compared on small crops
 of real TNO images (synthetic images when ``../shared`` is absent would hide border effects, so
-those tests need it).
+those tests need it). Qabf and Qcb, whose published values the conformance tests check when
+``../shared`` is present, are also re-derived here on synthetic images, so that their special
+cases are checked without it.
 """
 
 from __future__ import annotations
@@ -87,6 +89,22 @@ def test_vif_tang_matches_a_per_pixel_rederivation(tno):
     expected = sum(vifp_reference(x.astype(float), fused.astype(float)) for x in (ir, vi))
     got = evaluate_arrays(ir, vi, fused, ["VIF"], "tang")["VIF"]
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_vif_on_flat_regions_matches_the_per_pixel_rederivation():
+    # 32-pixel constant blocks leave windows of (numerically) zero variance at every scale, in
+    # the reference (IR), in F, or in both, where the reference code's special cases apply
+    rng = np.random.default_rng(5)
+    blocks = np.kron(rng.integers(0, 256, (2, 3)), np.ones((32, 32))).astype(np.uint8)
+    noise = rng.integers(0, 256, blocks.shape).astype(np.uint8)
+    for ir, vi, fused in [
+        (blocks, noise, noise),
+        (noise, blocks, blocks),
+        (blocks, noise, 255 - blocks),
+    ]:
+        expected = sum(vifp_reference(x.astype(float), fused.astype(float)) for x in (ir, vi))
+        got = evaluate_arrays(ir, vi, fused, ["VIF"], "tang")["VIF"]
+        assert got == pytest.approx(expected, rel=1e-9)
 
 
 # --- SSIM, Tang 2023 (MATLAB ssim on 0–255 doubles) ----------------------------------------------
@@ -363,6 +381,90 @@ def test_edge_feature_matches_a_per_pixel_rederivation(tno):
     got = edge_map(torch.from_numpy(image)[None])[0].numpy()
     np.testing.assert_array_equal(got, edge_reference(image))
     assert 0 < got.sum() < got.size  # a real image has some, not only, edges
+
+
+# --- Qabf (Xydeas & Petrović 2000, as VIFB and Tang's toolboxes compute it) --------------------
+
+
+def qabf_reference(a, b, f):
+    """Spec §2.8 with masks, as written: conv2 'same' Sobel, α = π/2 where Sx = 0, G = g_F where
+    the strengths are equal."""
+    kx = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+    def features(p):
+        sx = scipy.signal.convolve2d(p, kx, mode="same")
+        sy = scipy.signal.convolve2d(p, kx.T[::-1], mode="same")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.hypot(sx, sy), np.where(sx == 0, np.pi / 2, np.arctan(sy / sx))
+
+    (g_f, a_f), total, weight = features(f), 0.0, 0.0
+    for g_x, a_x in (features(a), features(b)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            strength = np.where(g_x > g_f, g_f / g_x, np.where(g_x < g_f, g_x / g_f, g_f))
+        orientation = 1 - np.abs(a_x - a_f) / (np.pi / 2)
+        q = (
+            0.9994
+            / (1 + np.exp(-15 * (strength - 0.5)))
+            * 0.9879
+            / (1 + np.exp(-22 * (orientation - 0.8)))
+        )
+        total, weight = total + (q * g_x).sum(), weight + g_x.sum()
+    return total / weight
+
+
+@pytest.mark.parametrize("convention", ["tang", "vifb"])
+def test_qabf_matches_a_masked_rederivation(convention):
+    # flat blocks (no edge: the quirk gives 0), F copying A or B in places (equal strengths:
+    # the quirk gives g_F), vertical and horizontal steps (Sx = 0: α = π/2)
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 256, (40, 48)).astype(np.uint8)
+    b = np.kron(rng.integers(0, 256, (4, 4)), np.ones((10, 12))).astype(np.uint8)
+    f = ((a.astype(int) + b) // 2).astype(np.uint8)
+    f[:20, :24], f[20:, 24:] = a[:20, :24], b[20:, 24:]
+    expected = qabf_reference(*(x.astype(float) for x in (a, b, f)))
+    got = evaluate_arrays(a, b, f, ["Qabf"], convention)["Qabf"]
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+# --- Qcb (Chen & Blum 2009, as VIFB computes it) ------------------------------------------------
+
+
+def qcb_reference(vi, ir, f):
+    """Spec §2.9 step by step: normalize1, the CSF on fftshift-ed spectra, 'same' zero-padded
+    31×31 Gaussians, masked contrast, preservation under the mask C_X < C_F, saliency."""
+
+    def contrast(x):
+        x = np.floor((x - x.min()) / (x.max() - x.min()) * 255.0 + 0.5)
+        m, n = x.shape
+        u, v = np.meshgrid(
+            (np.arange(n) - n // 2) * (2 / n) * n / 30, (np.arange(m) - m // 2) * (2 / m) * m / 30
+        )
+        r = np.hypot(u, v)
+        csf = np.exp(-((r / 15.3870) ** 2)) - 0.7622 * np.exp(-((r / 1.3456) ** 2))
+        y = np.real(np.fft.ifft2(np.fft.ifftshift(np.fft.fftshift(np.fft.fft2(x)) * csf)))
+        offsets = np.arange(-15, 16)
+        blurred = []
+        for sigma in (2.0, 4.0):
+            g = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma**2))
+            blurred.append(scipy.signal.correlate2d(y, g / (2 * np.pi * sigma**2), mode="same"))
+        c = np.abs(blurred[0] / blurred[1] - 1)
+        return c**3 / (c**2 + 1e-4)
+
+    c1, c2, cf = (contrast(x) for x in (vi, ir, f))
+    q1, q2 = (np.where(c < cf, c / cf, cf / c) for c in (c1, c2))
+    return np.mean(c1**2 / (c1**2 + c2**2) * q1 + c2**2 / (c1**2 + c2**2) * q2)
+
+
+@pytest.mark.parametrize("size", [(40, 48), (24, 28)])
+def test_qcb_matches_a_stepwise_rederivation(size):
+    # 40×48 filters on the transform grid and removes the wrapped-around terms; 24×28 is
+    # smaller than the Gaussians' window and is padded instead
+    rng = np.random.default_rng(13)
+    ir, vi = (rng.integers(0, 256, size).astype(np.uint8) for _ in range(2))
+    f = ((ir.astype(int) + vi) // 2).astype(np.uint8)
+    expected = qcb_reference(*(x.astype(float) for x in (vi, ir, f)))
+    got = evaluate_arrays(ir, vi, f, ["Qcb"], "vifb")["Qcb"]
+    assert got == pytest.approx(expected, rel=1e-12)
 
 
 # --- Nabf (Kumar 2013) ---------------------------------------------------------------------------
