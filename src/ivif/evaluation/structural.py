@@ -26,11 +26,8 @@ def _ssim_window() -> torch.Tensor:
 
 def local_moments(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian-weighted local mean and mean square of each plane (11×11, σ = 1.5)."""
-    planes = torch.empty((2, *x.shape), dtype=x.dtype)
-    planes[0] = x
-    torch.mul(x, x, out=planes[1])
-    mean, mean_sq = correlate(planes, _ssim_window(), border=border)
-    return mean, mean_sq
+    window = _ssim_window()
+    return correlate(x, window, border=border), correlate(x * x, window, border=border)
 
 
 def _ssim_block(
