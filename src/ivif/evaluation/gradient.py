@@ -77,18 +77,25 @@ def average_gradient(inputs: MetricInputs) -> float:
 )
 def spatial_frequency_vifb(inputs: MetricInputs) -> float:
     """VIFB: channels side by side, both sums divided by M·n (§2.11)."""
-    f = torch.cat(tuple(inputs.f), dim=-1)
+    f = torch.cat(tuple(inputs.planes_u8[2]), dim=-1).to(torch.float64)
     m, n = f.shape
     horizontal, vertical = neighbour_differences(f)
-    total = (horizontal * horizontal).sum() + (vertical * vertical).sum()
+    total = _square_sum(horizontal).sum() + _square_sum(vertical).sum()
     return math.sqrt(float(total) / (m * n))
+
+
+def _square_sum(d: torch.Tensor) -> torch.Tensor:
+    """Σ d² over the last two dims as one dot product per plane: exact for differences of 8-bit
+    levels (every partial sum is an integer below 2^53), so equal to summing the squares."""
+    flat = d.reshape(*d.shape[:-2], -1)
+    return torch.linalg.vecdot(flat, flat)
 
 
 def _mean_square(d: torch.Tensor) -> torch.Tensor:
     """Mean of d² over the last two dims; 0 when there are no differences (a 1-pixel side)."""
     if d.numel() == 0:
         return torch.zeros(d.shape[:-2], dtype=d.dtype)
-    return (d * d).mean(dim=(-2, -1))
+    return _square_sum(d) / (d.shape[-2] * d.shape[-1])
 
 
 def _spatial_frequency_tang(f: torch.Tensor) -> float:
