@@ -80,7 +80,7 @@ def spatial_frequency_vifb(inputs: MetricInputs) -> float:
     f = torch.cat(tuple(inputs.planes_u8[2]), dim=-1).to(torch.float64)
     m, n = f.shape
     horizontal, vertical = neighbour_differences(f)
-    total = _square_sum(horizontal).sum() + _square_sum(vertical).sum()
+    total = _square_sum(horizontal) + _square_sum(vertical)
     return math.sqrt(float(total) / (m * n))
 
 
@@ -187,7 +187,7 @@ def _qabf_features(edges: tuple[torch.Tensor, torch.Tensor]) -> QabfFeatures:
     sign = sx.sign()
     # atan(Sy/Sx) = atan2(±Sy, |Sx|), the sign that of Sx; (0, 1) where Sx == 0 gives π/2:
     # v = Sy·sign + (1 − |sign|), exact arithmetic (masks cost several times more here)
-    u, v = sx.abs(), torch.addcmul(sign.abs().neg_().add_(1.0), sy, sign)
+    u, v = sx.abs(), torch.addcmul(torch.rsub(sign.abs(), 1.0), sy, sign)
     return magnitude(sx, sy), torch.atan2(v.to(torch.float64), u.to(torch.float64))
 
 

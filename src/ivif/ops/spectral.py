@@ -97,11 +97,14 @@ def filter_packed(
 
     Each response is a ``(L_h, L_w)`` spectrum in ``fft2`` order that must describe a *real*
     filter (Hermitian-symmetric), so the real and imaginary parts of every inverse transform
-    are the two packed planes filtered (circularly, on the transform grid). An odd last plane
-    (packed alone) is filtered by two responses per transform, ``R_k + i·R_{k+1}``, so that no
-    transform carries an empty half. Rows and columns ``0, s, 2s, …`` below ``crop`` (default:
-    the whole grid) are kept, copied once straight from the inverse transforms.
-    ``reuse=True`` leaves ``spectrum`` intact (else it is overwritten).
+    are the two packed planes filtered (circularly, on the transform grid). A zero-phase
+    response (no imaginary part) is best kept as a complex tensor by callers that reuse it:
+    torch multiplies a complex spectrum by a real tensor only after promoting it (0.23 against
+    0.11 ms for 640×480), with the same result. An odd last plane (packed alone) is filtered by
+    two responses per transform, ``R_k + i·R_{k+1}``, so that no transform carries an empty
+    half. Rows and columns ``0, s, 2s, …`` below ``crop`` (default: the whole grid) are kept,
+    copied once straight from the inverse transforms. ``reuse=True`` leaves ``spectrum`` intact
+    (else it is overwritten).
     """
     half = spectrum.shape[0]
     paired = planes - half  # complex planes carrying two real ones; an odd last one follows
