@@ -11,6 +11,7 @@ import scipy.ndimage
 import scipy.signal
 import torch
 
+from ivif.evaluation.kernels import ssim_sums
 from ivif.evaluation.visual import _log10_sum
 from ivif.ops import filter_separable, gaussian_kernel1d
 from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
@@ -354,3 +355,67 @@ def test_scipy_agrees_on_the_sobel_used_by_edge_intensity(rng):
         x[0, 0], np.outer([1, 2, 1], [-1, 0, 1]).astype(float), mode="nearest"
     )
     np.testing.assert_array_equal(ours, expected)
+
+
+# --- compiled kernels ----------------------------------------------------------------------------
+
+
+def _ssim_maps_reference(x, y, window, c1, c2):
+    """SSIM and cs maps by explicit 2-D windows ('valid'), float64 numpy."""
+    w2 = np.outer(window, window)
+    k = len(window)
+    h, w = x.shape[0] - k + 1, x.shape[1] - k + 1
+    ssim, cs = np.empty((h, w)), np.empty((h, w))
+    for i in range(h):
+        for j in range(w):
+            a, b = x[i : i + k, j : j + k], y[i : i + k, j : j + k]
+            mu_a, mu_b = (w2 * a).sum(), (w2 * b).sum()
+            var_a, var_b = (w2 * (a - mu_a) ** 2).sum(), (w2 * (b - mu_b) ** 2).sum()
+            cov = (w2 * (a - mu_a) * (b - mu_b)).sum()
+            cs[i, j] = (2 * cov + c2) / (var_a + var_b + c2)
+            ssim[i, j] = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1) * cs[i, j]
+    return ssim, cs
+
+
+@pytest.mark.parametrize("threads", [1, 2])  # the serial and the parallel compiled twin
+def test_ssim_kernel_matches_explicit_windows(rng, threads):
+    xs = rng.integers(0, 256, size=(2, 17, 23)).astype(np.float64)
+    ys = rng.integers(0, 256, size=(3, 17, 23)).astype(np.float64)
+    ys[2, :, :9] = 40.0  # a flat region: σ² = 0 there
+    window = gaussian_kernel1d(11, 1.5, dtype=torch.float64, matlab_eps=True)
+    pairs = torch.tensor([[0, 0], [0, 2], [1, 1], [1, 2]])
+    c1, c2 = 6.5025, 58.5225
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = ssim_sums(torch.from_numpy(xs), torch.from_numpy(ys), pairs, window, c1, c2)
+    finally:
+        torch.set_num_threads(before)
+    for n, (a, b) in enumerate(pairs.tolist()):
+        ssim, cs = _ssim_maps_reference(xs[a], ys[b], window.numpy(), c1, c2)
+        np.testing.assert_allclose(got[n].numpy(), [ssim.sum(), cs.sum()], rtol=1e-12)
+
+
+def test_ssim_kernel_results_do_not_depend_on_the_thread_count(rng):
+    xs = torch.from_numpy(rng.integers(0, 256, size=(2, 40, 31)).astype(np.float64))
+    window = gaussian_kernel1d(11, 1.5, dtype=torch.float64)
+    pairs = torch.tensor([[0, 1], [1, 0]])
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(ssim_sums(xs, xs, pairs, window, 1e-4, 9e-4))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(results[0], results[1])
+
+
+def test_ssim_kernel_rejects_planes_it_cannot_pair():
+    window = gaussian_kernel1d(11, 1.5, dtype=torch.float64)
+    pairs = torch.tensor([[0, 0]])
+    x = torch.zeros(1, 20, 20, dtype=torch.float64)
+    with pytest.raises(ValueError, match="of one size"):
+        ssim_sums(x, torch.zeros(1, 20, 21, dtype=torch.float64), pairs, window, 1.0, 1.0)
+    with pytest.raises(ValueError, match="does not fit"):
+        ssim_sums(x[:, :10], x[:, :10], pairs, window, 1.0, 1.0)

@@ -8,12 +8,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ivif.evaluation._common import correlate, row_blocks
+from ivif.evaluation._common import correlate
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
+from ivif.evaluation.kernels import ssim_sums
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
-from ivif.ops.filters import Border
+from ivif.ops.filters import Border, pad
 
 #: SSIM's Gaussian window: 11×11, σ = 1.5 (Wang et al. 2004; MATLAB ``ssim``).
 SSIM_WINDOW = 11
@@ -24,76 +25,40 @@ def _ssim_window() -> torch.Tensor:
     return gaussian_kernel1d(SSIM_WINDOW, SSIM_SIGMA, dtype=torch.float64, matlab_eps=True)
 
 
-def local_moments(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian-weighted local mean and mean square of each plane (11×11, σ = 1.5)."""
-    window = _ssim_window()
-    return correlate(x, window, border=border), correlate(x * x, window, border=border)
-
-
-def _ssim_block(
-    mu_x: torch.Tensor,
-    mean_xx: torch.Tensor,
-    mu_y: torch.Tensor,
-    mean_yy: torch.Tensor,
-    mean_xy: torch.Tensor,
-    c1: float,
-    c2: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sums of the SSIM and contrast–structure maps over a block of rows, from the local
-    moments; ``mean_xy`` is overwritten. Variances are E[x²] − μ²; what depends on one image
-    only is formed on its own planes, before they broadcast against the other's."""
-    sq_x, sq_y = mu_x * mu_x, mu_y * mu_y
-    var_y = mean_yy.sub(sq_y).add_(c2)  # σ_y² + C2
-    cs_den = var_y + mean_xx.sub(sq_x)  # σ_x² + σ_y² + C2
-    lum_den = sq_y.add_(c1) + sq_x  # μ_x² + μ_y² + C1
-    mu_xy = mu_x * mu_y
-    cs = mean_xy.sub_(mu_xy).mul_(2.0).add_(c2).div_(cs_den)
-    luminance = mu_xy.mul_(2.0).add_(c1).div_(lum_den)
-    return luminance.mul_(cs).sum(dim=(-2, -1)), cs.sum(dim=(-2, -1))
-
-
 def ssim_means(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    c1: float,
-    c2: float,
-    border: Border,
-    x_moments: tuple[torch.Tensor, torch.Tensor] | None = None,
-    y_moments: tuple[torch.Tensor, torch.Tensor] | None = None,
+    x: torch.Tensor, y: torch.Tensor, c1: float, c2: float, border: Border
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Means of the SSIM and contrast–structure maps of ``(..., H, W)`` pairs (Wang et al., IEEE
-    TIP 2004), ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``.
+    TIP 2004), ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``, with Gaussian-weighted local statistics
+    (11×11, σ = 1.5) over the planes extended by ``border``.
 
-    ``x`` and ``y`` broadcast against each other; each distinct plane is filtered once, and
-    ``x_moments`` / ``y_moments`` (:func:`local_moments`) can be passed in when known. Local
-    statistics are Gaussian-weighted (11×11, σ = 1.5); the maps are formed block by block.
+    ``x`` and ``y`` broadcast against each other; every pair of planes goes through the fused
+    kernel :func:`ivif.evaluation.kernels.ssim_sums`, which filters each plane as it needs it.
     """
-    mu_x, mean_xx = local_moments(x, border) if x_moments is None else x_moments
-    mu_y, mean_yy = local_moments(y, border) if y_moments is None else y_moments
-    mean_xy = correlate(x * y, _ssim_window(), border=border)
-    shape = mean_xy.shape
-    blocks = [
-        _ssim_block(*(t[..., rows, :] for t in (mu_x, mean_xx, mu_y, mean_yy, mean_xy)), c1, c2)
-        for rows in row_blocks(shape)
-    ]
-    pixels = shape[-2] * shape[-1]
-    ssim_sum, cs_sum = (torch.stack(sums).sum(0) for sums in zip(*blocks, strict=True))
-    return ssim_sum / pixels, cs_sum / pixels
+    radius = SSIM_WINDOW // 2
+
+    def extended(t: torch.Tensor) -> torch.Tensor:
+        h, w = t.shape[-2:]
+        flat = pad(t.reshape(-1, 1, h, w), (radius,) * 4, border)
+        return flat.reshape(*t.shape[:-2], *flat.shape[-2:])
+
+    x, y = extended(x), extended(y)
+    index_x, index_y = (torch.arange(t[..., 0, 0].numel()).view(t.shape[:-2]) for t in (x, y))
+    index_x, index_y = torch.broadcast_tensors(index_x, index_y)
+    pairs = torch.stack((index_x.flatten(), index_y.flatten()), dim=1)
+    flat = (t.reshape(-1, *t.shape[-2:]) for t in (x, y))
+    sums = ssim_sums(*flat, pairs, _ssim_window(), c1, c2)
+    pixels = (x.shape[-2] - SSIM_WINDOW + 1) * (x.shape[-1] - SSIM_WINDOW + 1)
+    ssim_mean, cs_mean = (sums[:, k].reshape(index_x.shape) / pixels for k in range(2))
+    return ssim_mean, cs_mean
 
 
 def _source_ssim(inputs: MetricInputs, c1: float, c2: float, border: Border) -> torch.Tensor:
-    """Mean SSIM of each source against F ``(2, C)``, the local moments of the distinct source
-    planes cached per pair (a grey source is filtered once and broadcast over F's channels)."""
+    """Mean SSIM of each source against F ``(2, C)`` (a grey source broadcast over F's
+    channels)."""
     distinct = inputs.source_cached("f64/distinct", lambda: inputs.distinct_sources("f64"))
-    mean, mean_sq = inputs.source_cached(
-        ("ssim/moments", border), lambda: local_moments(distinct, border)
-    )
-    fused_moments = local_moments(inputs.f, border)
     values = [
-        ssim_means(
-            distinct[rows], inputs.f, c1, c2, border, (mean[rows], mean_sq[rows]), fused_moments
-        )[0]
-        for rows in inputs.source_rows()
+        ssim_means(distinct[rows], inputs.f, c1, c2, border)[0] for rows in inputs.source_rows()
     ]
     return torch.stack(values)
 

@@ -1,0 +1,115 @@
+"""Compiled kernels (numba) for metric chains that eager torch runs as dozens of passes over
+memory.
+
+A kernel here fuses filtering and per-pixel arithmetic one row of output at a time, so every
+intermediate stays in cache, and splits the rows between as many threads as torch uses
+(:func:`_run`). Each row's result is kept apart and the rows are summed in order, so results
+do not depend on the number of threads.
+
+The kernels use no transcendental functions: numba would call the C library's scalar versions,
+slower than torch's vectorised ones. They are compiled on first use and cached on disk.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+
+import numba
+import numpy as np
+import torch
+
+__all__ = ["ssim_sums"]
+
+
+def _twins(kernel: Callable) -> tuple[Callable, Callable]:
+    """``kernel`` compiled twice: serial, and with its ``prange`` loop split between threads.
+
+    A single-threaded process (e.g. one of ``ivif eval --jobs``'s workers) runs the serial twin
+    and starts no thread pool. Numba keys its disk cache by function name and line, not by
+    compile options, so the parallel twin is compiled from a copy under another name.
+    """
+    twin = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__)
+    twin.__qualname__ = kernel.__qualname__ + "_parallel"
+    return numba.njit(cache=True)(kernel), numba.njit(parallel=True, cache=True)(twin)
+
+
+def _run(twins: tuple[Callable, Callable], *args):
+    """Run the serial twin on one torch thread, else the parallel one on torch's thread count."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return twins[0](*args)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return twins[1](*args)
+
+
+def _ssim_rows(xs, ys, pairs, window, c1, c2):
+    """SSIM and cs sums of every output row of every pair ``(N·H', 2)``."""
+    k = window.shape[0]
+    width = xs.shape[2]
+    out_h, out_w = xs.shape[1] - k + 1, width - k + 1
+    sums = np.empty((pairs.shape[0] * out_h, 2))
+    for item in numba.prange(sums.shape[0]):
+        x, y = xs[pairs[item // out_h, 0]], ys[pairs[item // out_h, 1]]
+        i = item % out_h
+        # down: μ_x, μ_y, E[x²], E[y²], E[xy] of every column
+        column = np.zeros((5, width))
+        for t in range(k):
+            weight = window[t]
+            for j in range(width):
+                a, b = x[i + t, j], y[i + t, j]
+                column[0, j] += weight * a
+                column[1, j] += weight * b
+                column[2, j] += weight * (a * a)
+                column[3, j] += weight * (b * b)
+                column[4, j] += weight * (a * b)
+        # across
+        moments = np.zeros((5, out_w))
+        for q in range(5):
+            for t in range(k):
+                weight = window[t]
+                for j in range(out_w):
+                    moments[q, j] += weight * column[q, j + t]
+        ssim_sum, cs_sum = 0.0, 0.0
+        for j in range(out_w):
+            mu_x, mu_y = moments[0, j], moments[1, j]
+            sq_x, sq_y, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+            cs = (2.0 * (moments[4, j] - mu_xy) + c2) / (
+                (moments[3, j] - sq_y + c2) + (moments[2, j] - sq_x)
+            )
+            ssim_sum += (2.0 * mu_xy + c1) / ((sq_y + c1) + sq_x) * cs
+            cs_sum += cs
+        sums[item, 0], sums[item, 1] = ssim_sum, cs_sum
+    return sums
+
+
+_SSIM_ROWS = _twins(_ssim_rows)
+
+
+def ssim_sums(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    pairs: torch.Tensor,
+    window: torch.Tensor,
+    c1: float,
+    c2: float,
+) -> torch.Tensor:
+    """Sums over the 'valid' maps of SSIM and contrast–structure -> ``(N, 2)``, for each of
+    ``N`` pairs ``(x[pairs[n, 0]], y[pairs[n, 1]])`` of float64 planes ``x (P, H, W)`` and
+    ``y (Q, H, W)``.
+
+    Wang et al., IEEE TIP 2004, eqs. 13 and 16 with C3 = C2/2: local moments weighted by
+    ``window ⊗ window`` (taps in order, first down then across), variances E[x²] − μ²,
+    ``cs = (2σ_xy + C2)/(σ_x² + σ_y² + C2)``.
+    """
+    if x.dim() != 3 or y.dim() != 3 or x.shape[1:] != y.shape[1:]:
+        shapes = f"{tuple(x.shape)} and {tuple(y.shape)}"
+        raise ValueError(f"expected two stacks of planes of one size, got {shapes}")
+    if min(x.shape[1:]) < window.numel():
+        raise ValueError(f"a {window.numel()}-tap window does not fit {tuple(x.shape[1:])} planes")
+    xs, ys = (np.ascontiguousarray(t.detach().numpy(), dtype=np.float64) for t in (x, y))
+    pair_index = np.ascontiguousarray(pairs.numpy(), dtype=np.int64)
+    taps = np.ascontiguousarray(window.numpy(), dtype=np.float64)
+    out_h = x.shape[1] - window.numel() + 1
+    sums = _run(_SSIM_ROWS, xs, ys, pair_index, taps, float(c1), float(c2))
+    return torch.from_numpy(sums.reshape(len(pair_index), out_h, 2).sum(axis=1))
