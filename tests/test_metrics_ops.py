@@ -11,7 +11,7 @@ import scipy.ndimage
 import scipy.signal
 import torch
 
-from ivif.evaluation.kernels import ssim_sums
+from ivif.evaluation.kernels import edge_direction, magnitude, ssim_sums
 from ivif.evaluation.visual import _log10_sum
 from ivif.ops import filter_separable, gaussian_kernel1d
 from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
@@ -419,3 +419,42 @@ def test_ssim_kernel_rejects_planes_it_cannot_pair():
         ssim_sums(x, torch.zeros(1, 20, 21, dtype=torch.float64), pairs, window, 1.0, 1.0)
     with pytest.raises(ValueError, match="does not fit"):
         ssim_sums(x[:, :10], x[:, :10], pairs, window, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_magnitude_is_the_correctly_rounded_root_of_the_sum_in_the_components_dtype(
+    rng, dtype, threads
+):
+    if dtype == torch.float32:  # 8-bit Sobel components, the metrics' case
+        gx, gy = (torch.from_numpy(rng.integers(-1020, 1021, (3, 9, 11))).to(dtype) for _ in "xy")
+    else:
+        gx, gy = (torch.from_numpy(rng.normal(size=(3, 9, 11)) * 50) for _ in "xy")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = magnitude(gx, gy, 0.5)
+    finally:
+        torch.set_num_threads(before)
+    a, b = gx.numpy(), gy.numpy()
+    square_sum = (a * a + b * b) * np.array(0.5, dtype=a.dtype)  # numpy keeps float32 in float32
+    assert got.dtype == torch.float64 and got.shape == gx.shape
+    np.testing.assert_array_equal(got.numpy(), np.sqrt(square_sum.astype(np.float64)))
+
+
+def test_edge_direction_gives_qabfs_orientation_vector():
+    sx = torch.tensor([3.0, -3.0, 0.0, -0.0, 0.0, 5.0, -2.0])
+    sy = torch.tensor([4.0, 4.0, 7.0, -7.0, 0.0, -0.0, 0.0])
+    strength, u, v = edge_direction(sx, sy)
+    np.testing.assert_array_equal(strength.numpy(), [5.0, 5.0, 7.0, 7.0, 0.0, 5.0, 2.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.arctan(sy.double().numpy() / sx.double().numpy())  # where Sx ≠ 0
+    expected[2:5] = np.pi / 2  # Sx == 0, whatever the sign of either component
+    np.testing.assert_allclose(torch.atan2(v, u).numpy(), expected, rtol=0, atol=1e-15)
+
+
+def test_gradient_kernels_reject_components_that_differ():
+    with pytest.raises(ValueError, match="components differ"):
+        magnitude(torch.zeros(2, 3), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="components differ"):
+        edge_direction(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))

@@ -22,7 +22,6 @@ __all__ = [
     "correlate",
     "gradient_components",
     "integer_gradients",
-    "magnitude",
     "row_blocks",
     "safe_ratio",
     "split_cached",
@@ -98,12 +97,6 @@ def integer_gradients(x: torch.Tensor, border: Border) -> tuple[torch.Tensor, to
     so float32 holds them exactly: the same values as float64, at half the memory traffic.
     """
     return gradient_components(x.to(torch.float32), border)
-
-
-def magnitude(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
-    """``sqrt(gx² + gy²)`` as float64, the sum formed in the components' dtype (exact for
-    :func:`integer_gradients`)."""
-    return (gx * gx).add_(gy * gy).to(torch.float64).sqrt_()
 
 
 def safe_ratio(num: torch.Tensor, den: torch.Tensor, undefined: float) -> torch.Tensor:

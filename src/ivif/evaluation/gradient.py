@@ -12,13 +12,13 @@ import torch
 from ivif.evaluation._common import (
     gradient_components,
     integer_gradients,
-    magnitude,
     row_blocks,
     safe_ratio,
     split_cached,
 )
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
+from ivif.evaluation.kernels import edge_direction, magnitude
 from ivif.evaluation.registry import register
 from ivif.ops.filters import neighbour_differences
 from ivif.ops.matlab import conv2_same_ordered
@@ -59,7 +59,7 @@ def average_gradient(inputs: MetricInputs) -> float:
     h, w = inputs.size
     # Halves of 8-bit differences: float32 holds them, their squares and sums exactly.
     gy, gx = torch.gradient(inputs.planes_u8[2].to(torch.float32), dim=(-2, -1))
-    strength = (gx * gx).add_(gy * gy).div_(2.0).to(torch.float64).sqrt_()
+    strength = magnitude(gx, gy, 0.5)
     return float((strength.sum(dim=(-2, -1)) / ((h - 1) * (w - 1))).mean())
 
 
@@ -183,12 +183,9 @@ def _qabf_features(edges: tuple[torch.Tensor, torch.Tensor]) -> QabfFeatures:
     """Edge strength ``g = sqrt(Sx² + Sy²)`` and orientation ``α = atan(Sy/Sx)``, ``π/2`` where
     ``Sx == 0`` whatever the sign of ``Sy`` (§2.8 step 1), of each plane, float64, from its
     Sobel responses ``(Sx, Sy)``."""
-    sx, sy = edges
-    sign = sx.sign()
-    # atan(Sy/Sx) = atan2(±Sy, |Sx|), the sign that of Sx; (0, 1) where Sx == 0 gives π/2:
-    # v = Sy·sign + (1 − |sign|), exact arithmetic (masks cost several times more here)
-    u, v = sx.abs(), torch.addcmul(torch.rsub(sign.abs(), 1.0), sy, sign)
-    return magnitude(sx, sy), torch.atan2(v.to(torch.float64), u.to(torch.float64))
+    # atan(Sy/Sx) = atan2(±Sy, |Sx|), the sign that of Sx; (0, 1) where Sx == 0 gives π/2
+    strength, u, v = edge_direction(*edges)
+    return strength, torch.atan2(v, u)
 
 
 def _qabf_terms(source: QabfFeatures, fused: QabfFeatures) -> torch.Tensor:

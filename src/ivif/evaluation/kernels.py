@@ -7,11 +7,14 @@ intermediate stays in cache, and splits the rows between as many threads as torc
 do not depend on the number of threads.
 
 The kernels use no transcendental functions: numba would call the C library's scalar versions,
-slower than torch's vectorised ones. They are compiled on first use and cached on disk.
+slower than torch's vectorised ones. Square roots are one instruction, correctly rounded as
+MATLAB's are, where torch's float64 ``sqrt`` is seven times slower here and 1 ulp off for about
+1 % of inputs. The kernels are compiled on first use and cached on disk.
 """
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable
 
@@ -19,7 +22,7 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["ssim_sums"]
+__all__ = ["edge_direction", "magnitude", "ssim_sums"]
 
 
 def _twins(kernel: Callable) -> tuple[Callable, Callable]:
@@ -113,3 +116,50 @@ def ssim_sums(
     out_h = x.shape[1] - window.numel() + 1
     sums = _run(_SSIM_ROWS, xs, ys, pair_index, taps, float(c1), float(c2))
     return torch.from_numpy(sums.reshape(len(pair_index), out_h, 2).sum(axis=1))
+
+
+def _flat(x: torch.Tensor) -> np.ndarray:
+    return x.detach().contiguous().view(-1).numpy()
+
+
+def _magnitude(gx, gy, scale):
+    out = np.empty(gx.shape[0])
+    for i in numba.prange(gx.shape[0]):
+        out[i] = math.sqrt(np.float64((gx[i] * gx[i] + gy[i] * gy[i]) * scale))
+    return out
+
+
+_MAGNITUDE = _twins(_magnitude)
+
+
+def magnitude(gx: torch.Tensor, gy: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """``sqrt((gx² + gy²)·scale)`` as float64, the sum and the scaling formed in the components'
+    dtype (exact for 8-bit Sobel components in float32, and for ``scale`` a power of 2)."""
+    if gx.shape != gy.shape or gx.dtype != gy.dtype:
+        raise ValueError(f"components differ: {gx.shape} {gx.dtype} and {gy.shape} {gy.dtype}")
+    factor = gx.new_tensor(scale).numpy()[()]  # a numpy scalar of their dtype
+    return torch.from_numpy(_run(_MAGNITUDE, _flat(gx), _flat(gy), factor)).view(gx.shape)
+
+
+def _edge_direction(sx, sy):
+    out = np.empty((3, sx.shape[0]))
+    for i in numba.prange(sx.shape[0]):
+        a, b = sx[i], sy[i]
+        sign = np.float64((a > 0) - (a < 0))
+        out[0, i] = math.sqrt(np.float64(a * a + b * b))
+        out[1, i] = abs(np.float64(a))
+        out[2, i] = np.float64(b) * sign + (1.0 - abs(sign))
+    return out
+
+
+_EDGE_DIRECTION = _twins(_edge_direction)
+
+
+def edge_direction(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+    """Strength and direction of Sobel responses ``(Sx, Sy)``: ``(3, *shape)`` float64 holding
+    ``sqrt(Sx² + Sy²)`` (the sum in their dtype) and the vector ``(|Sx|, Sy·s + 1 − |s|)``,
+    s = sign(Sx), whose ``atan2`` is atan(Sy/Sx), π/2 where Sx = 0 (Qabf's orientation)."""
+    if sx.shape != sy.shape or sx.dtype != sy.dtype:
+        raise ValueError(f"components differ: {sx.shape} {sx.dtype} and {sy.shape} {sy.dtype}")
+    out = _run(_EDGE_DIRECTION, _flat(sx), _flat(sy))
+    return torch.from_numpy(out).view(3, *sx.shape)

@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from ivif.evaluation._common import (
     correlate,
     integer_gradients,
-    magnitude,
     row_blocks,
     safe_ratio,
     stretch_levels,
 )
 from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
+from ivif.evaluation.kernels import magnitude
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
 from ivif.ops.matlab import block_sum, fft_order, freqspace_radius
