@@ -11,7 +11,13 @@ import scipy.ndimage
 import scipy.signal
 import torch
 
-from ivif.evaluation.kernels import edge_direction, magnitude, ssim_sums
+from ivif.evaluation.kernels import (
+    edge_direction,
+    magnitude,
+    masked_contrast,
+    qcb_sums,
+    ssim_sums,
+)
 from ivif.evaluation.visual import _log10_sum
 from ivif.ops import filter_separable, gaussian_kernel1d
 from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
@@ -458,3 +464,32 @@ def test_gradient_kernels_reject_components_that_differ():
         magnitude(torch.zeros(2, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="components differ"):
         edge_direction(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
+
+
+def test_qcb_kernels_match_their_definitions_with_every_degenerate_case(rng):
+    narrow = rng.normal(size=(3, 6, 7))
+    wide = rng.normal(size=(3, 6, 7))
+    narrow[0, 0, :3], wide[0, 0, :3] = 0.0, 0.0  # a constant neighbourhood: 0/0
+    narrow[1, 1, :2], wide[1, 1, :2] = 1.0, 0.0  # x/0
+    narrow[2, 2, 0], wide[2, 2, 0] = 1e200, 1.0  # C² overflows
+    got = masked_contrast(torch.from_numpy(np.stack((narrow, wide))), 1e-4)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c = np.abs(narrow / wide - 1.0)
+        expected = np.nan_to_num(c**3 / (c**2 + 1e-4), nan=0.0, posinf=np.inf)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-15)
+    assert (got.numpy()[0, 0, :3] == 0).all() and (got.numpy()[1, 1, :2] == 0).all()
+
+    c_a = np.abs(rng.normal(size=(1, 6, 7)))  # a grey source, broadcast over F's channels
+    c_b, c_f = np.abs(rng.normal(size=(3, 6, 7))), np.abs(rng.normal(size=(3, 6, 7)))
+    c_a[0, 0, :4] = c_b[:, 0, :4] = 0.0  # no source contrast: saliencies ½ each
+    c_f[:, 0, :2] = 0.0  # nor any fused contrast: both preservations 1
+    got = qcb_sums(*(torch.from_numpy(t) for t in (c_a, c_b, c_f)))
+    expected = []
+    for k in range(3):
+        a, b, f = c_a[0], c_b[k], c_f[k]
+        with np.errstate(invalid="ignore"):
+            q_a = np.nan_to_num(np.minimum(a, f) / np.maximum(a, f), nan=1.0)
+            q_b = np.nan_to_num(np.minimum(b, f) / np.maximum(b, f), nan=1.0)
+            saliency = np.nan_to_num(a**2 / (a**2 + b**2), nan=0.5)
+        expected.append((saliency * q_a + (1 - saliency) * q_b).sum())
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-13)

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["edge_direction", "magnitude", "ssim_sums"]
+__all__ = ["edge_direction", "magnitude", "masked_contrast", "qcb_sums", "ssim_sums"]
 
 
 def _twins(kernel: Callable) -> tuple[Callable, Callable]:
@@ -34,7 +34,8 @@ def _twins(kernel: Callable) -> tuple[Callable, Callable]:
     """
     twin = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__)
     twin.__qualname__ = kernel.__qualname__ + "_parallel"
-    return numba.njit(cache=True)(kernel), numba.njit(parallel=True, cache=True)(twin)
+    options = {"cache": True, "error_model": "numpy"}  # IEEE division: x/0 is ±inf or NaN
+    return numba.njit(**options)(kernel), numba.njit(parallel=True, **options)(twin)
 
 
 def _run(twins: tuple[Callable, Callable], *args):
@@ -163,3 +164,74 @@ def edge_direction(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"components differ: {sx.shape} {sx.dtype} and {sy.shape} {sy.dtype}")
     out = _run(_EDGE_DIRECTION, _flat(sx), _flat(sy))
     return torch.from_numpy(out).view(3, *sx.shape)
+
+
+def _pair_index(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> np.ndarray:
+    """``(C, 3)`` plane indices of A, B and F for each of F's ``C`` channels, A and B having
+    ``C`` planes or one (broadcast)."""
+    channels = torch.arange(f.shape[0])
+    index = [channels if x.shape[0] > 1 else torch.zeros_like(channels) for x in (a, b)]
+    return torch.stack((*index, channels), dim=1).numpy()
+
+
+def _masked_contrast(narrow, wide, z):
+    out = np.empty(narrow.shape[0])
+    for i in numba.prange(narrow.shape[0]):
+        contrast = abs(narrow[i] / wide[i] - 1.0)
+        square = contrast * contrast
+        masked = contrast * square / (square + z)
+        out[i] = masked if masked == masked else 0.0
+    return out
+
+
+_MASKED_CONTRAST = _twins(_masked_contrast)
+
+
+def masked_contrast(blurred: torch.Tensor, z: float) -> torch.Tensor:
+    """Qcb's masked contrast C'= C³/(C² + Z) of C = |G_2 ⋆ I / G_4 ⋆ I − 1| (§2.9 step 3) from
+    both Gaussian blurs ``(2, ..., H, W)`` of the CSF-filtered planes -> ``(..., H, W)``.
+
+    A neighbourhood that blurs to exactly 0 (a constant image) has contrast 0, and so has one
+    whose ratio overflows C² (beyond 1e154): both make NaN, set to 0.
+    """
+    narrow, wide = (_flat(t) for t in blurred)
+    return torch.from_numpy(_run(_MASKED_CONTRAST, narrow, wide, float(z))).view(blurred.shape[1:])
+
+
+def _qcb_rows(c_a, c_b, c_f, planes):
+    rows = c_f.shape[1]
+    sums = np.empty(planes.shape[0] * rows)
+    for item in numba.prange(sums.shape[0]):
+        a, b, f = c_a[planes[item // rows, 0]], c_b[planes[item // rows, 1]], c_f[item // rows]
+        i = item % rows
+        total = 0.0
+        for j in range(c_f.shape[2]):
+            x, y, z = a[i, j], b[i, j], f[i, j]
+            square_a = x * x
+            saliency_a = square_a / (square_a + y * y)
+            saliency_a = saliency_a if saliency_a == saliency_a else 0.5
+            q_a = min(x, z) / max(x, z)
+            q_b = min(y, z) / max(y, z)
+            q_a = q_a if q_a == q_a else 1.0
+            q_b = q_b if q_b == q_b else 1.0
+            total += (q_a - q_b) * saliency_a + q_b
+        sums[item] = total
+    return sums
+
+
+_QCB_ROWS = _twins(_qcb_rows)
+
+
+def qcb_sums(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.Tensor:
+    """Σ over pixels of λ_A·Q_AF + λ_B·Q_BF for each channel of F (§2.9 steps 4–6) -> ``(C,)``,
+    from the masked contrasts of A and B (``(C, H, W)``, or ``(1, H, W)`` for a grey source) and
+    of F ``(C, H, W)``.
+
+    Q_XF = min(C_X, C_F)/max(C_X, C_F), 1 where both contrasts vanish; the saliencies are
+    λ_A = C_A²/(C_A² + C_B²) and λ_B = 1 − λ_A, ½ each where both sources have zero contrast,
+    so each term is Q_BF + λ_A·(Q_AF − Q_BF).
+    """
+    planes = _pair_index(c_a, c_b, c_f)
+    arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (c_a, c_b, c_f))
+    sums = _run(_QCB_ROWS, *arrays, planes)
+    return torch.from_numpy(sums.reshape(c_f.shape[0], -1).sum(axis=1))

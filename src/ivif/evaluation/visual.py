@@ -21,7 +21,7 @@ from ivif.evaluation._common import (
 )
 from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
-from ivif.evaluation.kernels import magnitude
+from ivif.evaluation.kernels import magnitude, masked_contrast, qcb_sums
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
 from ivif.ops.matlab import block_sum, fft_order, freqspace_radius
@@ -297,53 +297,6 @@ def qcb_blurred(spectra: torch.Tensor, planes: int, constant: torch.Tensor) -> t
     return bank
 
 
-def masked_contrast(blurred: torch.Tensor) -> torch.Tensor:
-    """|G_2 ⋆ I / G_4 ⋆ I − 1| through C³/(C² + Z) from both Gaussians of the CSF-filtered
-    planes ``(2, ..., H, W)`` (:func:`qcb_blurred`; §2.9 step 3), block by block, overwriting
-    them.
-
-    A neighbourhood that filters to exactly 0 (a constant image) has contrast 0.
-    """
-    blurred_narrow, blurred_wide = blurred
-    for rows in row_blocks(blurred_narrow.shape):
-        numerator, denominator = blurred_narrow[..., rows, :], blurred_wide[..., rows, :]
-        contrast = numerator.div_(denominator).sub_(1.0).abs_()
-        square = contrast * contrast
-        # a zero denominator gives NaN (0/0, or ∞/∞ after the cube), set to 0 here at a
-        # fraction of a boolean mask's cost (so is a ratio beyond 1e154, where C² overflows)
-        contrast.mul_(square).div_(square.add_(QCB_Z)).nan_to_num_(nan=0.0, posinf=math.inf)
-    return blurred_narrow
-
-
-def _preservation(c_x: torch.Tensor, c_f: torch.Tensor) -> torch.Tensor:
-    """Q_XF = min(C_X, C_F)/max(C_X, C_F) (§2.9 step 4), 1 where both contrasts vanish."""
-    return torch.minimum(c_x, c_f).div_(torch.maximum(c_x, c_f)).nan_to_num_(nan=1.0)
-
-
-def _qcb_block(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.Tensor:
-    """Σ over a block of rows of λ_A·Q_AF + λ_B·Q_BF (§2.9 steps 4–5), per channel, from
-    the contrasts of A and B (``(C, h, W)``, or ``(1, h, W)`` for a grey source) and of F
-    ``(C, h, W)``. The saliencies λ_A = C_A²/(C_A² + C_B²) and λ_B = 1 − λ_A (½ each where both
-    sources have zero contrast), so the sum is Q_BF + λ_A·(Q_AF − Q_BF)."""
-    square_a = c_a * c_a
-    saliency_a = square_a / (square_a + c_b * c_b)
-    q_b = _preservation(c_b, c_f)
-    q = _preservation(c_a, c_f).sub_(q_b).mul_(saliency_a.nan_to_num_(nan=0.5)).add_(q_b)
-    return q.sum(dim=(-2, -1))
-
-
-def qcb(c_sources: Sequence[torch.Tensor], c_fused: torch.Tensor) -> torch.Tensor:
-    """Chen–Blum Q_cb of each channel from the masked contrasts of A and B (each ``(C, H, W)``,
-    or ``(1, H, W)`` for a grey source) and of F ``(C, H, W)`` -> ``(C,)``: the mean over pixels
-    of :func:`_qcb_block`'s terms (§2.9 step 6)."""
-    c_a, c_b = c_sources
-    total = sum(
-        _qcb_block(c_a[..., rows, :], c_b[..., rows, :], c_fused[..., rows, :])
-        for rows in row_blocks((2, *c_fused.shape))
-    )
-    return total / (c_fused.shape[-2] * c_fused.shape[-1])
-
-
 @register(
     "Qcb",
     ("vifb",),
@@ -361,13 +314,15 @@ def qcb_metric(inputs: MetricInputs) -> float:
 
     def contrast(spectra: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
         constant = planes.amax(dim=(-2, -1)) == planes.amin(dim=(-2, -1))
-        return masked_contrast(qcb_blurred(spectra, planes.shape[0], constant))
+        return masked_contrast(qcb_blurred(spectra, planes.shape[0], constant), QCB_Z)
 
     c_sources = inputs.source_cached(
         "qcb/contrast", lambda: contrast(spectra, inputs.distinct_sources())
     )
     c_fused = contrast(spectrum_fused, inputs.planes_u8[2])
-    return float(qcb([c_sources[rows] for rows in inputs.source_rows()], c_fused).mean())
+    c_a, c_b = (c_sources[rows] for rows in inputs.source_rows())
+    pixels = c_fused.shape[-2] * c_fused.shape[-1]
+    return float((qcb_sums(c_a, c_b, c_fused) / pixels).mean())
 
 
 # --- Qcv (Chen & Varshney 2007) ------------------------------------------------------------------
