@@ -17,8 +17,9 @@ from ivif.evaluation.kernels import (
     masked_contrast,
     qcb_sums,
     ssim_sums,
+    vif_information,
+    vif_reference,
 )
-from ivif.evaluation.visual import _log10_sum
 from ivif.ops import filter_separable, gaussian_kernel1d
 from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
 from ivif.ops.histogram import entropy, histogram, joint_histogram, map_levels
@@ -305,14 +306,6 @@ def test_filter_packed_matches_per_plane_numpy_filtering(rng, planes, count, thr
         np.testing.assert_allclose(got[k].numpy(), expected, atol=1e-10)
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 7, 105])
-def test_log10_sum_matches_the_sum_of_logarithms(rng, rows):
-    # VIF's factors lie in [1, 1 + 255²/8]; odd row counts leave a row out at some halving
-    x = 1.0 + rng.random((2, rows, 13)) * 255.0**2 / 8.0
-    expected = np.log10(x).sum(axis=(-2, -1))
-    np.testing.assert_allclose(_log10_sum(torch.from_numpy(x.copy())), expected, rtol=1e-14)
-
-
 # --- discrete Meyer DWT --------------------------------------------------------------------------
 
 
@@ -481,7 +474,7 @@ def test_qcb_kernels_match_their_definitions_with_every_degenerate_case(rng):
 
     c_a = np.abs(rng.normal(size=(1, 6, 7)))  # a grey source, broadcast over F's channels
     c_b, c_f = np.abs(rng.normal(size=(3, 6, 7))), np.abs(rng.normal(size=(3, 6, 7)))
-    c_a[0, 0, :4] = c_b[:, 0, :4] = 0.0  # no source contrast: saliencies ½ each
+    c_a[0, 0, :4] = c_b[:, 0, :4] = 0.0  # no source contrast: λ_A = 0/0 (any number gives Q_BF)
     c_f[:, 0, :2] = 0.0  # nor any fused contrast: both preservations 1
     got = qcb_sums(*(torch.from_numpy(t) for t in (c_a, c_b, c_f)))
     expected = []
@@ -493,3 +486,63 @@ def test_qcb_kernels_match_their_definitions_with_every_degenerate_case(rng):
             saliency = np.nan_to_num(a**2 / (a**2 + b**2), nan=0.5)
         expected.append((saliency * q_a + (1 - saliency) * q_b).sum())
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-13)
+
+
+def _vif_statistics(rng, cols):
+    """Local moments of two references and a distorted plane with VIF's special cases: flat
+    references (σ_r² below eps), a flat distorted region, negative covariances."""
+    shape = (2, 5, cols)
+    mu_ref = rng.random(shape) * 255
+    var_ref = rng.random(shape) * 2000
+    var_ref[0, 0, :3] = 3e-11  # flat reference: below eps
+    var_ref[1, 1, 0] = 1e-10  # exactly eps: kept
+    mu_ref[0, 0, :3] = mu_ref[1, 1, 0] = 0.0  # so that E[r²] − μ² gives those back exactly
+    mu_dist, var_dist = rng.random(shape[1:]) * 255, rng.random(shape[1:]) * 2000
+    var_dist[2, :4] = 0.0  # flat distorted region
+    covariance = rng.normal(size=shape) * 800  # some negative
+    mean_square_ref = var_ref + mu_ref * mu_ref
+    dist_square = var_dist + mu_dist * mu_dist
+    cross = covariance + mu_ref * mu_dist
+    return mu_ref, mean_square_ref, mu_dist, dist_square, cross
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cols", [1, 8, 13, 37])  # runs of 8 factors per logarithm, and less
+def test_vif_kernels_match_the_per_pixel_definition(rng, cols, threads):
+    mu_ref, mean_square_ref, mu_dist, dist_square, cross = _vif_statistics(rng, cols)
+    noise, eps = 2.0, 1e-10
+    variance = mean_square_ref - mu_ref * mu_ref
+    variance[variance < eps] = 0.0
+    expected_den = np.log10(1 + variance / noise).sum(axis=(-2, -1))
+    var_dist = np.maximum(dist_square - mu_dist * mu_dist, 0.0)
+    covariance = np.maximum(cross - mu_ref * mu_dist, 0.0) * (var_dist >= eps)
+    gain = covariance / (variance + eps)
+    distortion = np.maximum(var_dist - gain * covariance, eps)
+    expected_num = np.log10(1 + gain**2 * variance / (distortion + noise)).sum(axis=(-2, -1))
+
+    var_ref = torch.from_numpy(mean_square_ref.copy())
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        den = vif_reference(torch.from_numpy(mu_ref), var_ref, noise, eps)
+        arrays = (torch.from_numpy(t) for t in (mu_dist, dist_square, cross))
+        num = vif_information(torch.from_numpy(mu_ref), var_ref, *arrays, noise, eps)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(var_ref.numpy(), variance, rtol=1e-12, atol=1e-9)
+    assert var_ref[0, 0, :3].eq(0).all() and var_ref[1, 1, 0] > 0
+    np.testing.assert_allclose(den.numpy(), expected_den, rtol=1e-13)
+    np.testing.assert_allclose(num.numpy(), expected_num, rtol=1e-13)
+
+
+def test_vif_kernels_read_strided_planes(rng):
+    # the wide-kernel filtering returns its planes interleaved in memory (non-contiguous)
+    mu_ref, mean_square_ref, *_ = _vif_statistics(rng, 21)
+    stacked = torch.from_numpy(np.stack((mu_ref, mean_square_ref))).permute(2, 0, 1, 3)
+    strided = stacked.contiguous().permute(1, 2, 0, 3)  # same values, rows interleaved
+    assert not strided.is_contiguous()
+    expected = vif_reference(
+        *(torch.from_numpy(t.copy()) for t in (mu_ref, mean_square_ref)), 2.0, 1e-10
+    )
+    got = vif_reference(strided[0], strided[1], 2.0, 1e-10)
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())

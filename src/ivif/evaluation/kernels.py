@@ -22,7 +22,15 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["edge_direction", "magnitude", "masked_contrast", "qcb_sums", "ssim_sums"]
+__all__ = [
+    "edge_direction",
+    "magnitude",
+    "masked_contrast",
+    "qcb_sums",
+    "ssim_sums",
+    "vif_information",
+    "vif_reference",
+]
 
 
 def _twins(kernel: Callable) -> tuple[Callable, Callable]:
@@ -235,3 +243,99 @@ def qcb_sums(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.T
     arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (c_a, c_b, c_f))
     sums = _run(_QCB_ROWS, *arrays, planes)
     return torch.from_numpy(sums.reshape(c_f.shape[0], -1).sum(axis=1))
+
+
+#: Factors per logarithm in the VIF kernels: Σ log10 x = log10 Π x over runs of this many
+#: factors, which for VIF's (in [1, 1 + 255²/8] on 8-bit data) stay finite.
+LOG_RUN = 8
+
+
+def _log10_runs(factors):
+    total = 0.0
+    for start in range(0, factors.shape[0], LOG_RUN):
+        product = 1.0
+        for j in range(start, min(start + LOG_RUN, factors.shape[0])):
+            product *= factors[j]
+        total += math.log10(product)
+    return total
+
+
+_log10_runs_compiled = numba.njit(cache=True, error_model="numpy")(_log10_runs)
+
+
+def _vif_reference_rows(mu, mean_square, noise, below_eps):
+    planes, rows, cols = mu.shape
+    sums = np.empty(planes * rows)
+    for item in numba.prange(planes * rows):
+        p, i = item // rows, item % rows
+        factors = np.empty(cols)
+        for j in range(cols):
+            variance = mean_square[p, i, j] - mu[p, i, j] * mu[p, i, j]
+            variance = variance if variance > below_eps else 0.0
+            mean_square[p, i, j] = variance
+            factors[j] = 1.0 + variance / noise
+        sums[item] = _log10_runs_compiled(factors)
+    return sums
+
+
+_VIF_REFERENCE_ROWS = _twins(_vif_reference_rows)
+
+
+def _vif_information_rows(mu_ref, var_ref, mu_dist, dist_square, cross, noise, eps, below_eps):
+    planes, rows, cols = mu_ref.shape
+    sums = np.empty(planes * rows)
+    for item in numba.prange(planes * rows):
+        p, i = item // rows, item % rows
+        factors = np.empty(cols)
+        for j in range(cols):
+            m_d = mu_dist[i, j]
+            var_dist = max(dist_square[i, j] - m_d * m_d, 0.0)
+            covariance = max(cross[p, i, j] - mu_ref[p, i, j] * m_d, 0.0)
+            covariance = covariance if var_dist > below_eps else 0.0
+            gain = covariance / (var_ref[p, i, j] + eps)
+            distortion = max(var_dist - gain * covariance, eps)
+            factors[j] = gain * gain * var_ref[p, i, j] / (distortion + noise) + 1.0
+        sums[item] = _log10_runs_compiled(factors)
+    return sums
+
+
+_VIF_INFORMATION_ROWS = _twins(_vif_information_rows)
+
+
+def _row_sums_per_plane(sums: np.ndarray, planes: int) -> torch.Tensor:
+    return torch.from_numpy(sums.reshape(planes, -1).sum(axis=1))
+
+
+def vif_reference(mu: torch.Tensor, mean_square: torch.Tensor, noise: float, eps: float):
+    """VIF's reference terms (Sheikh & Bovik 2006; ``spec/metrics.md`` §3.8) from the local
+    means and mean squares of reference planes ``(N, h, w)``: overwrites ``mean_square`` with
+    the variances, 0 below ``eps`` (a flat reference carries no information), and returns
+    Σ log10(1 + σ_r²/σ_n²) per plane, ``(N,)``."""
+    below_eps = math.nextafter(eps, 0.0)  # variance > below_eps is variance ≥ eps
+    sums = _run(_VIF_REFERENCE_ROWS, mu.numpy(), mean_square.numpy(), float(noise), below_eps)
+    return _row_sums_per_plane(sums, mu.shape[0])
+
+
+def vif_information(
+    mu_ref: torch.Tensor,
+    var_ref: torch.Tensor,
+    mu_dist: torch.Tensor,
+    dist_square: torch.Tensor,
+    cross: torch.Tensor,
+    noise: float,
+    eps: float,
+) -> torch.Tensor:
+    """VIF's numerator Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) per reference plane, ``(N,)``, from the
+    references' local means and variances (``(N, h, w)``, :func:`vif_reference`), the distorted
+    plane's local mean and mean square ``(h, w)`` and the local means of their products
+    ``(N, h, w)``.
+
+    The reference code's special cases (flat reference: g = 0; flat distorted plane: g = 0;
+    g < 0: g = 0; then s_v² ≥ eps) all make the term 0, which a covariance clipped at 0 and
+    zeroed where the distorted plane is flat (σ_d² < eps), and a flat reference's variance of
+    0, give directly.
+    """
+    arrays = (t.numpy() for t in (mu_ref, var_ref, mu_dist, dist_square, cross))
+    below_eps = math.nextafter(eps, 0.0)
+    sums = _run(_VIF_INFORMATION_ROWS, *arrays, float(noise), float(eps), below_eps)
+    return _row_sums_per_plane(sums, mu_ref.shape[0])

@@ -10,18 +10,22 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ivif.evaluation._common import (
     correlate,
     integer_gradients,
-    row_blocks,
     safe_ratio,
     stretch_levels,
 )
 from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
-from ivif.evaluation.kernels import magnitude, masked_contrast, qcb_sums
+from ivif.evaluation.kernels import (
+    magnitude,
+    masked_contrast,
+    qcb_sums,
+    vif_information,
+    vif_reference,
+)
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
 from ivif.ops.matlab import block_sum, fft_order, freqspace_radius
@@ -38,9 +42,6 @@ from ivif.ops.spectral import (
 #: VIF's noise variance σ_n² and its stabilising threshold.
 VIF_NOISE = 2.0
 VIF_EPS = 1e-10
-#: The largest float64 below VIF_EPS: ``threshold(x, _BELOW_EPS, 0)`` keeps exactly x ≥ eps (as
-#: arithmetic, several times cheaper than a boolean mask here).
-_BELOW_EPS = math.nextafter(VIF_EPS, 0.0)
 VIF_SCALES = 4
 #: Smallest image side VIF accepts: every scale's 'valid' window must still fit.
 VIF_MIN_SIZE = 41
@@ -62,23 +63,6 @@ def _with_products(x: torch.Tensor, others: torch.Tensor | None = None) -> torch
     if others is not None:
         torch.mul(others, x, out=out[2:])
     return out
-
-
-def _log10_sum(x: torch.Tensor, halvings: int = 3) -> torch.Tensor:
-    """Σ log10(x) over the last two dimensions, ``(...)``, overwriting ``x``: the rows' top
-    half is multiplied by their bottom half ``halvings`` times, so one logarithm (the costly
-    step) covers up to 2^halvings values. Products stay finite for VIF's factors, which lie in
-    [1, 1 + 255²/8] for 8-bit data."""
-    total = torch.zeros(x.shape[:-2], dtype=x.dtype)
-    for _ in range(halvings):
-        rows = x.shape[-2]
-        if rows < 2:
-            break
-        if rows % 2:
-            total += x[..., -1, :].log10().sum(-1)
-        half = rows // 2
-        x = x[..., :half, :].mul_(x[..., half : 2 * half, :])
-    return total + x.log10_().sum(dim=(-2, -1))
 
 
 def reference_statistics(
@@ -103,37 +87,9 @@ def reference_statistics(
         if saturate_first_scale and scale == 1:
             moments[1].clamp_(max=255.0)
         mu_ref, var_ref = correlate(moments, window)  # var_ref holds E[x²] until made variance
-        for rows in row_blocks(var_ref.shape):
-            variance = var_ref[..., rows, :]
-            mean = mu_ref[..., rows, :]
-            F.threshold_(variance.addcmul_(mean, mean, value=-1.0), _BELOW_EPS, 0.0)
-            den += _log10_sum(variance.div(VIF_NOISE).add_(1.0))
+        den += vif_reference(mu_ref, var_ref, VIF_NOISE, VIF_EPS)
         levels.append((ref, mu_ref, var_ref))
     return levels, den
-
-
-def _information(
-    mu_ref: torch.Tensor,
-    var_ref: torch.Tensor,
-    mu_dist: torch.Tensor,
-    dist_sq: torch.Tensor,
-    cross: torch.Tensor,
-) -> torch.Tensor:
-    """Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) over a block, ``(N,)``, from the local statistics of the
-    references (``(N, h, w)``, variances 0 where flat) and of the distorted plane (``(h, w)``);
-    ``dist_sq`` (E[d²]) and ``cross`` (E[r·d]) are overwritten.
-
-    The reference code's special cases (flat reference: g = 0; flat distorted: g = 0; g < 0:
-    g = 0; then s_v² ≥ eps) all make the term 0, which a covariance clipped at 0 and zeroed
-    where the distorted plane is flat, and a flat reference's variance of 0, give directly.
-    """
-    var_dist = dist_sq.addcmul_(mu_dist, mu_dist, value=-1.0).clamp_(min=0.0)
-    covariance = cross.addcmul_(mu_ref, mu_dist, value=-1.0).clamp_(min=0.0)
-    covariance.mul_(F.threshold(var_dist, _BELOW_EPS, 0.0).sign_())  # 0 where var_dist < eps
-    gain = covariance / (var_ref + VIF_EPS)
-    noise = torch.addcmul(var_dist, gain, covariance, value=-1.0).clamp_(min=VIF_EPS)
-    information = gain.square_().mul_(var_ref).div_(noise.add_(VIF_NOISE))
-    return _log10_sum(information.add_(1.0))
 
 
 def vif_numerator(
@@ -152,11 +108,7 @@ def vif_numerator(
             planes[1:].clamp_(max=255.0)
         stats = correlate(planes, window)
         mu_dist, dist_sq, cross = stats[0], stats[1], stats[2:]
-        for rows in row_blocks(cross.shape):
-            block = (..., rows, slice(None))
-            num += _information(
-                mu_ref[block], var_ref[block], mu_dist[block], dist_sq[block], cross[block]
-            )
+        num += vif_information(mu_ref, var_ref, mu_dist, dist_sq, cross, VIF_NOISE, VIF_EPS)
     return num
 
 
