@@ -12,11 +12,11 @@ import scipy.signal
 import torch
 
 from ivif.evaluation.kernels import (
-    edge_direction,
     magnitude,
     masked_contrast,
     qcb_sums,
     ssim_sums,
+    strength_and_direction,
     vif_information,
     vif_reference,
 )
@@ -441,10 +441,10 @@ def test_magnitude_is_the_correctly_rounded_root_of_the_sum_in_the_components_dt
     np.testing.assert_array_equal(got.numpy(), np.sqrt(square_sum.astype(np.float64)))
 
 
-def test_edge_direction_gives_qabfs_orientation_vector():
+def test_strength_and_direction_gives_qabfs_orientation_vector():
     sx = torch.tensor([3.0, -3.0, 0.0, -0.0, 0.0, 5.0, -2.0])
     sy = torch.tensor([4.0, 4.0, 7.0, -7.0, 0.0, -0.0, 0.0])
-    strength, u, v = edge_direction(sx, sy)
+    strength, u, v = strength_and_direction(sx, sy)
     np.testing.assert_array_equal(strength.numpy(), [5.0, 5.0, 7.0, 7.0, 0.0, 5.0, 2.0])
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = np.arctan(sy.double().numpy() / sx.double().numpy())  # where Sx ≠ 0
@@ -456,7 +456,7 @@ def test_gradient_kernels_reject_components_that_differ():
     with pytest.raises(ValueError, match="components differ"):
         magnitude(torch.zeros(2, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="components differ"):
-        edge_direction(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
+        strength_and_direction(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64))
 
 
 def test_qcb_kernels_match_their_definitions_with_every_degenerate_case(rng):
@@ -476,16 +476,21 @@ def test_qcb_kernels_match_their_definitions_with_every_degenerate_case(rng):
     c_b, c_f = np.abs(rng.normal(size=(3, 6, 7))), np.abs(rng.normal(size=(3, 6, 7)))
     c_a[0, 0, :4] = c_b[:, 0, :4] = 0.0  # no source contrast: λ_A = 0/0 (any number gives Q_BF)
     c_f[:, 0, :2] = 0.0  # nor any fused contrast: both preservations 1
-    got = qcb_sums(*(torch.from_numpy(t) for t in (c_a, c_b, c_f)))
-    expected = []
-    for k in range(3):
-        a, b, f = c_a[0], c_b[k], c_f[k]
-        with np.errstate(invalid="ignore"):
-            q_a = np.nan_to_num(np.minimum(a, f) / np.maximum(a, f), nan=1.0)
-            q_b = np.nan_to_num(np.minimum(b, f) / np.maximum(b, f), nan=1.0)
-            saliency = np.nan_to_num(a**2 / (a**2 + b**2), nan=0.5)
-        expected.append((saliency * q_a + (1 - saliency) * q_b).sum())
-    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-13)
+
+    def expected(c_b):
+        sums = []
+        for k in range(3):
+            a, b, f = c_a[0], c_b[min(k, len(c_b) - 1)], c_f[k]
+            with np.errstate(invalid="ignore"):
+                q_a = np.nan_to_num(np.minimum(a, f) / np.maximum(a, f), nan=1.0)
+                q_b = np.nan_to_num(np.minimum(b, f) / np.maximum(b, f), nan=1.0)
+                saliency = np.nan_to_num(a**2 / (a**2 + b**2), nan=0.5)
+            sums.append((saliency * q_a + (1 - saliency) * q_b).sum())
+        return sums
+
+    for sources_b in (c_b, c_b[:1]):  # a grey A with a colour B, or both grey
+        got = qcb_sums(*(torch.from_numpy(t) for t in (c_a, sources_b, c_f)))
+        np.testing.assert_allclose(got.numpy(), expected(sources_b), rtol=1e-13)
 
 
 def _vif_statistics(rng, cols):

@@ -18,7 +18,7 @@ from ivif.evaluation._common import (
 )
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
-from ivif.evaluation.kernels import edge_direction, magnitude
+from ivif.evaluation.kernels import magnitude, strength_and_direction
 from ivif.evaluation.registry import register
 from ivif.ops.filters import neighbour_differences
 from ivif.ops.matlab import conv2_same_ordered
@@ -184,7 +184,7 @@ def _qabf_features(edges: tuple[torch.Tensor, torch.Tensor]) -> QabfFeatures:
     ``Sx == 0`` whatever the sign of ``Sy`` (§2.8 step 1), of each plane, float64, from its
     Sobel responses ``(Sx, Sy)``."""
     # atan(Sy/Sx) = atan2(±Sy, |Sx|), the sign that of Sx; (0, 1) where Sx == 0 gives π/2
-    strength, u, v = edge_direction(*edges)
+    strength, u, v = strength_and_direction(*edges)
     return strength, torch.atan2(v, u)
 
 

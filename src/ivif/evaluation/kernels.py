@@ -1,10 +1,10 @@
 """Compiled kernels (numba) for metric chains that eager torch runs as dozens of passes over
 memory.
 
-A kernel here fuses filtering and per-pixel arithmetic one row of output at a time, so every
-intermediate stays in cache, and splits the rows between as many threads as torch uses
-(:func:`_run`). Each row's result is kept apart and the rows are summed in order, so results
-do not depend on the number of threads.
+A kernel here runs a chain of per-pixel arithmetic (for SSIM, its filtering too) in one pass,
+one row of output at a time, so that no intermediate plane is ever written, and splits the
+rows between as many threads as torch uses (:func:`_run`). Each row's result is kept apart and
+the rows are summed in order, so results do not depend on the number of threads.
 
 The kernels use no transcendental functions: numba would call the C library's scalar versions,
 slower than torch's vectorised ones. Square roots are one instruction, correctly rounded as
@@ -23,14 +23,24 @@ import numpy as np
 import torch
 
 __all__ = [
-    "edge_direction",
     "magnitude",
     "masked_contrast",
+    "plane_index",
     "qcb_sums",
     "ssim_sums",
+    "strength_and_direction",
     "vif_information",
     "vif_reference",
 ]
+
+
+def plane_index(*stacks: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
+    """The planes of ``stacks`` (each ``(..., H, W)``, leading dimensions flattened) that
+    broadcasting them against each other brings together: ``(N, len(stacks))`` indices, and
+    the broadcast leading shape."""
+    index = [torch.arange(t[..., 0, 0].numel()).view(t.shape[:-2]) for t in stacks]
+    index = torch.broadcast_tensors(*index)
+    return torch.stack([i.flatten() for i in index], dim=1), index[0].shape
 
 
 def _twins(kernel: Callable) -> tuple[Callable, Callable]:
@@ -62,8 +72,8 @@ def _ssim_rows(xs, ys, pairs, window, c1, c2):
     out_h, out_w = xs.shape[1] - k + 1, width - k + 1
     sums = np.empty((pairs.shape[0] * out_h, 2))
     for item in numba.prange(sums.shape[0]):
-        x, y = xs[pairs[item // out_h, 0]], ys[pairs[item // out_h, 1]]
-        i = item % out_h
+        pair, i = item // out_h, item % out_h
+        x, y = xs[pairs[pair, 0]], ys[pairs[pair, 1]]
         # down: μ_x, μ_y, E[x²], E[y²], E[xy] of every column
         column = np.zeros((5, width))
         for t in range(k):
@@ -150,7 +160,7 @@ def magnitude(gx: torch.Tensor, gy: torch.Tensor, scale: float = 1.0) -> torch.T
     return torch.from_numpy(_run(_MAGNITUDE, _flat(gx), _flat(gy), factor)).view(gx.shape)
 
 
-def _edge_direction(sx, sy):
+def _strength_and_direction(sx, sy):
     out = np.empty((3, sx.shape[0]))
     for i in numba.prange(sx.shape[0]):
         a, b = sx[i], sy[i]
@@ -161,25 +171,17 @@ def _edge_direction(sx, sy):
     return out
 
 
-_EDGE_DIRECTION = _twins(_edge_direction)
+_STRENGTH_AND_DIRECTION = _twins(_strength_and_direction)
 
 
-def edge_direction(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+def strength_and_direction(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
     """Strength and direction of Sobel responses ``(Sx, Sy)``: ``(3, *shape)`` float64 holding
     ``sqrt(Sx² + Sy²)`` (the sum in their dtype) and the vector ``(|Sx|, Sy·s + 1 − |s|)``,
     s = sign(Sx), whose ``atan2`` is atan(Sy/Sx), π/2 where Sx = 0 (Qabf's orientation)."""
     if sx.shape != sy.shape or sx.dtype != sy.dtype:
         raise ValueError(f"components differ: {sx.shape} {sx.dtype} and {sy.shape} {sy.dtype}")
-    out = _run(_EDGE_DIRECTION, _flat(sx), _flat(sy))
+    out = _run(_STRENGTH_AND_DIRECTION, _flat(sx), _flat(sy))
     return torch.from_numpy(out).view(3, *sx.shape)
-
-
-def _pair_index(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> np.ndarray:
-    """``(C, 3)`` plane indices of A, B and F for each of F's ``C`` channels, A and B having
-    ``C`` planes or one (broadcast)."""
-    channels = torch.arange(f.shape[0])
-    index = [channels if x.shape[0] > 1 else torch.zeros_like(channels) for x in (a, b)]
-    return torch.stack((*index, channels), dim=1).numpy()
 
 
 def _masked_contrast(narrow, wide, z):
@@ -210,8 +212,8 @@ def _qcb_rows(c_a, c_b, c_f, planes):
     rows = c_f.shape[1]
     sums = np.empty(planes.shape[0] * rows)
     for item in numba.prange(sums.shape[0]):
-        a, b, f = c_a[planes[item // rows, 0]], c_b[planes[item // rows, 1]], c_f[item // rows]
-        i = item % rows
+        pair, i = item // rows, item % rows
+        a, b, f = c_a[planes[pair, 0]], c_b[planes[pair, 1]], c_f[planes[pair, 2]]
         total = 0.0
         for j in range(c_f.shape[2]):
             x, y, z = a[i, j], b[i, j], f[i, j]
@@ -239,10 +241,10 @@ def qcb_sums(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.T
     λ_A = C_A²/(C_A² + C_B²) and λ_B = 1 − λ_A, ½ each where both sources have zero contrast,
     so each term is Q_BF + λ_A·(Q_AF − Q_BF).
     """
-    planes = _pair_index(c_a, c_b, c_f)
+    planes, channels = plane_index(c_a, c_b, c_f)
     arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (c_a, c_b, c_f))
-    sums = _run(_QCB_ROWS, *arrays, planes)
-    return torch.from_numpy(sums.reshape(c_f.shape[0], -1).sum(axis=1))
+    sums = _run(_QCB_ROWS, *arrays, planes.numpy())
+    return torch.from_numpy(sums.reshape(channels.numel(), -1).sum(axis=1))
 
 
 #: Factors per logarithm in the VIF kernels: Σ log10 x = log10 Π x over runs of this many
@@ -250,6 +252,7 @@ def qcb_sums(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.T
 LOG_RUN = 8
 
 
+@numba.njit(cache=True)
 def _log10_runs(factors):
     total = 0.0
     for start in range(0, factors.shape[0], LOG_RUN):
@@ -258,9 +261,6 @@ def _log10_runs(factors):
             product *= factors[j]
         total += math.log10(product)
     return total
-
-
-_log10_runs_compiled = numba.njit(cache=True, error_model="numpy")(_log10_runs)
 
 
 def _vif_reference_rows(mu, mean_square, noise, below_eps):
@@ -274,7 +274,7 @@ def _vif_reference_rows(mu, mean_square, noise, below_eps):
             variance = variance if variance > below_eps else 0.0
             mean_square[p, i, j] = variance
             factors[j] = 1.0 + variance / noise
-        sums[item] = _log10_runs_compiled(factors)
+        sums[item] = _log10_runs(factors)
     return sums
 
 
@@ -295,7 +295,7 @@ def _vif_information_rows(mu_ref, var_ref, mu_dist, dist_square, cross, noise, e
             gain = covariance / (var_ref[p, i, j] + eps)
             distortion = max(var_dist - gain * covariance, eps)
             factors[j] = gain * gain * var_ref[p, i, j] / (distortion + noise) + 1.0
-        sums[item] = _log10_runs_compiled(factors)
+        sums[item] = _log10_runs(factors)
     return sums
 
 

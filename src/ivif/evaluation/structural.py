@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ivif.evaluation._common import correlate
 from ivif.evaluation.information import TANG, TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
-from ivif.evaluation.kernels import ssim_sums
+from ivif.evaluation.kernels import plane_index, ssim_sums
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
 from ivif.ops.filters import Border, pad
@@ -43,13 +43,11 @@ def ssim_means(
         return flat.reshape(*t.shape[:-2], *flat.shape[-2:])
 
     x, y = extended(x), extended(y)
-    index_x, index_y = (torch.arange(t[..., 0, 0].numel()).view(t.shape[:-2]) for t in (x, y))
-    index_x, index_y = torch.broadcast_tensors(index_x, index_y)
-    pairs = torch.stack((index_x.flatten(), index_y.flatten()), dim=1)
+    pairs, shape = plane_index(x, y)
     flat = (t.reshape(-1, *t.shape[-2:]) for t in (x, y))
     sums = ssim_sums(*flat, pairs, _ssim_window(), c1, c2)
     pixels = (x.shape[-2] - SSIM_WINDOW + 1) * (x.shape[-1] - SSIM_WINDOW + 1)
-    ssim_mean, cs_mean = (sums[:, k].reshape(index_x.shape) / pixels for k in range(2))
+    ssim_mean, cs_mean = (sums[:, k].reshape(shape) / pixels for k in range(2))
     return ssim_mean, cs_mean
 
 
