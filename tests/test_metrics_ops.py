@@ -17,8 +17,7 @@ from ivif.evaluation.kernels import (
     qcb_sums,
     ssim_sums,
     strength_and_direction,
-    vif_information,
-    vif_reference,
+    vif_sums,
 )
 from ivif.ops import filter_separable, gaussian_kernel1d
 from ivif.ops.filters import MATMUL_BLOCK, correlate1d, filter_separable_matmul
@@ -493,61 +492,51 @@ def test_qcb_kernels_match_their_definitions_with_every_degenerate_case(rng):
         np.testing.assert_allclose(got.numpy(), expected(sources_b), rtol=1e-13)
 
 
-def _vif_statistics(rng, cols):
-    """Local moments of two references and a distorted plane with VIF's special cases: flat
-    references (σ_r² below eps), a flat distorted region, negative covariances."""
-    shape = (2, 5, cols)
-    mu_ref = rng.random(shape) * 255
-    var_ref = rng.random(shape) * 2000
-    var_ref[0, 0, :3] = 3e-11  # flat reference: below eps
-    var_ref[1, 1, 0] = 1e-10  # exactly eps: kept
-    mu_ref[0, 0, :3] = mu_ref[1, 1, 0] = 0.0  # so that E[r²] − μ² gives those back exactly
-    mu_dist, var_dist = rng.random(shape[1:]) * 255, rng.random(shape[1:]) * 2000
-    var_dist[2, :4] = 0.0  # flat distorted region
-    covariance = rng.normal(size=shape) * 800  # some negative
-    mean_square_ref = var_ref + mu_ref * mu_ref
-    dist_square = var_dist + mu_dist * mu_dist
-    cross = covariance + mu_ref * mu_dist
-    return mu_ref, mean_square_ref, mu_dist, dist_square, cross
+def _vif_sums_reference(ref, dist, window, saturate, noise=2.0, eps=1e-10):
+    """Σ information and reference terms by explicit 2-D windows ('valid'), float64 numpy."""
+    w2 = np.outer(window, window)
+    k = len(window)
+    square = (lambda x: np.minimum(x, 255.0)) if saturate else (lambda x: x)
+    num = den = 0.0
+    for i in range(ref.shape[0] - k + 1):
+        for j in range(ref.shape[1] - k + 1):
+            r, d = ref[i : i + k, j : j + k], dist[i : i + k, j : j + k]
+            mu_r, mu_d = (w2 * r).sum(), (w2 * d).sum()
+            var_r = (w2 * square(r * r)).sum() - mu_r**2
+            var_d = (w2 * square(d * d)).sum() - mu_d**2
+            cov = (w2 * square(r * d)).sum() - mu_r * mu_d
+            var_r = var_r if var_r >= eps else 0.0  # a flat reference
+            g = 0.0 if var_d < eps else max(cov, 0.0) / (var_r + eps)
+            s_v = max(max(var_d, 0.0) - g * max(cov, 0.0), eps)
+            num += np.log10(1 + g * g * var_r / (s_v + noise))
+            den += np.log10(1 + var_r / noise)
+    return num, den
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("cols", [1, 8, 13, 37])  # runs of 8 factors per logarithm, and less
-def test_vif_kernels_match_the_per_pixel_definition(rng, cols, threads):
-    mu_ref, mean_square_ref, mu_dist, dist_square, cross = _vif_statistics(rng, cols)
-    noise, eps = 2.0, 1e-10
-    variance = mean_square_ref - mu_ref * mu_ref
-    variance[variance < eps] = 0.0
-    expected_den = np.log10(1 + variance / noise).sum(axis=(-2, -1))
-    var_dist = np.maximum(dist_square - mu_dist * mu_dist, 0.0)
-    covariance = np.maximum(cross - mu_ref * mu_dist, 0.0) * (var_dist >= eps)
-    gain = covariance / (variance + eps)
-    distortion = np.maximum(var_dist - gain * covariance, eps)
-    expected_num = np.log10(1 + gain**2 * variance / (distortion + noise)).sum(axis=(-2, -1))
-
-    var_ref = torch.from_numpy(mean_square_ref.copy())
+@pytest.mark.parametrize("saturate", [False, True])
+def test_vif_kernel_matches_explicit_windows(rng, saturate, threads):
+    refs = rng.integers(0, 256, size=(2, 21, 30)).astype(np.float64)
+    dist = np.clip(refs[0] + rng.normal(size=refs.shape[1:]) * 30, 0, 255).round()
+    refs[1, :12, :15] = 90.0  # a flat reference region
+    dist[10:, 20:] = 7.0  # a flat distorted region
+    dist[:5] = 255.0 - refs[0, :5]  # negative covariance
+    window = gaussian_kernel1d(9, 1.8, dtype=torch.float64, matlab_eps=True)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        den = vif_reference(torch.from_numpy(mu_ref), var_ref, noise, eps)
-        arrays = (torch.from_numpy(t) for t in (mu_dist, dist_square, cross))
-        num = vif_information(torch.from_numpy(mu_ref), var_ref, *arrays, noise, eps)
+        got = vif_sums(torch.from_numpy(refs), torch.from_numpy(dist), window, 2.0, 1e-10, saturate)
     finally:
         torch.set_num_threads(before)
-    np.testing.assert_allclose(var_ref.numpy(), variance, rtol=1e-12, atol=1e-9)
-    assert var_ref[0, 0, :3].eq(0).all() and var_ref[1, 1, 0] > 0
-    np.testing.assert_allclose(den.numpy(), expected_den, rtol=1e-13)
-    np.testing.assert_allclose(num.numpy(), expected_num, rtol=1e-13)
+    for n in range(2):
+        expected = _vif_sums_reference(refs[n], dist, window.numpy(), saturate)
+        np.testing.assert_allclose(got[n].numpy(), expected, rtol=1e-11)
 
 
-def test_vif_kernels_read_strided_planes(rng):
-    # the wide-kernel filtering returns its planes interleaved in memory (non-contiguous)
-    mu_ref, mean_square_ref, *_ = _vif_statistics(rng, 21)
-    stacked = torch.from_numpy(np.stack((mu_ref, mean_square_ref))).permute(2, 0, 1, 3)
-    strided = stacked.contiguous().permute(1, 2, 0, 3)  # same values, rows interleaved
-    assert not strided.is_contiguous()
-    expected = vif_reference(
-        *(torch.from_numpy(t.copy()) for t in (mu_ref, mean_square_ref)), 2.0, 1e-10
-    )
-    got = vif_reference(strided[0], strided[1], 2.0, 1e-10)
-    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+def test_vif_kernel_rejects_planes_it_cannot_pair():
+    window = gaussian_kernel1d(9, 1.8, dtype=torch.float64)
+    refs = torch.zeros(2, 20, 20, dtype=torch.float64)
+    with pytest.raises(ValueError, match="distorted plane"):
+        vif_sums(refs, torch.zeros(20, 21, dtype=torch.float64), window, 2.0, 1e-10)
+    with pytest.raises(ValueError, match="does not fit"):
+        vif_sums(refs[:, :8], refs[0, :8], window, 2.0, 1e-10)

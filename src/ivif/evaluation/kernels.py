@@ -29,8 +29,7 @@ __all__ = [
     "qcb_sums",
     "ssim_sums",
     "strength_and_direction",
-    "vif_information",
-    "vif_reference",
+    "vif_sums",
 ]
 
 
@@ -263,79 +262,79 @@ def _log10_runs(factors):
     return total
 
 
-def _vif_reference_rows(mu, mean_square, noise, below_eps):
-    planes, rows, cols = mu.shape
-    sums = np.empty(planes * rows)
-    for item in numba.prange(planes * rows):
-        p, i = item // rows, item % rows
-        factors = np.empty(cols)
-        for j in range(cols):
-            variance = mean_square[p, i, j] - mu[p, i, j] * mu[p, i, j]
-            variance = variance if variance > below_eps else 0.0
-            mean_square[p, i, j] = variance
-            factors[j] = 1.0 + variance / noise
-        sums[item] = _log10_runs(factors)
-    return sums
-
-
-_VIF_REFERENCE_ROWS = _twins(_vif_reference_rows)
-
-
-def _vif_information_rows(mu_ref, var_ref, mu_dist, dist_square, cross, noise, eps, below_eps):
-    planes, rows, cols = mu_ref.shape
-    sums = np.empty(planes * rows)
-    for item in numba.prange(planes * rows):
-        p, i = item // rows, item % rows
-        factors = np.empty(cols)
-        for j in range(cols):
-            m_d = mu_dist[i, j]
-            var_dist = max(dist_square[i, j] - m_d * m_d, 0.0)
-            covariance = max(cross[p, i, j] - mu_ref[p, i, j] * m_d, 0.0)
+def _vif_rows(refs, dist, window, saturate, noise, eps, below_eps):
+    count, height, width = refs.shape
+    k = window.shape[0]
+    out_h, out_w = height - k + 1, width - k + 1
+    sums = np.empty((count * out_h, 2))
+    for item in numba.prange(count * out_h):
+        p, i = item // out_h, item % out_h
+        ref = refs[p]
+        # down: μ_r, E[r²], μ_d, E[d²], E[r·d] of every column for output row i
+        column = np.zeros((5, width))
+        for t in range(k):
+            weight = window[t]
+            for j in range(width):
+                a, b = ref[i + t, j], dist[i + t, j]
+                aa, bb, ab = a * a, b * b, a * b
+                if saturate:
+                    aa, bb, ab = min(aa, 255.0), min(bb, 255.0), min(ab, 255.0)
+                column[0, j] += weight * a
+                column[1, j] += weight * aa
+                column[2, j] += weight * b
+                column[3, j] += weight * bb
+                column[4, j] += weight * ab
+        moments = np.zeros((5, out_w))
+        for q in range(5):
+            for t in range(k):
+                weight = window[t]
+                for j in range(out_w):
+                    moments[q, j] += weight * column[q, j + t]
+        information, reference = np.empty(out_w), np.empty(out_w)
+        for j in range(out_w):
+            mu_r, mu_d = moments[0, j], moments[2, j]
+            var_ref = moments[1, j] - mu_r * mu_r
+            var_ref = var_ref if var_ref > below_eps else 0.0
+            var_dist = max(moments[3, j] - mu_d * mu_d, 0.0)
+            covariance = max(moments[4, j] - mu_r * mu_d, 0.0)
             covariance = covariance if var_dist > below_eps else 0.0
-            gain = covariance / (var_ref[p, i, j] + eps)
+            gain = covariance / (var_ref + eps)
             distortion = max(var_dist - gain * covariance, eps)
-            factors[j] = gain * gain * var_ref[p, i, j] / (distortion + noise) + 1.0
-        sums[item] = _log10_runs(factors)
+            information[j] = gain * gain * var_ref / (distortion + noise) + 1.0
+            reference[j] = 1.0 + var_ref / noise
+        sums[item, 0], sums[item, 1] = _log10_runs(information), _log10_runs(reference)
     return sums
 
 
-_VIF_INFORMATION_ROWS = _twins(_vif_information_rows)
+_VIF_ROWS = _twins(_vif_rows)
 
 
-def _row_sums_per_plane(sums: np.ndarray, planes: int) -> torch.Tensor:
-    return torch.from_numpy(sums.reshape(planes, -1).sum(axis=1))
-
-
-def vif_reference(mu: torch.Tensor, mean_square: torch.Tensor, noise: float, eps: float):
-    """VIF's reference terms (Sheikh & Bovik 2006; ``spec/metrics.md`` §3.8) from the local
-    means and mean squares of reference planes ``(N, h, w)``: overwrites ``mean_square`` with
-    the variances, 0 below ``eps`` (a flat reference carries no information), and returns
-    Σ log10(1 + σ_r²/σ_n²) per plane, ``(N,)``."""
-    below_eps = math.nextafter(eps, 0.0)  # variance > below_eps is variance ≥ eps
-    sums = _run(_VIF_REFERENCE_ROWS, mu.numpy(), mean_square.numpy(), float(noise), below_eps)
-    return _row_sums_per_plane(sums, mu.shape[0])
-
-
-def vif_information(
-    mu_ref: torch.Tensor,
-    var_ref: torch.Tensor,
-    mu_dist: torch.Tensor,
-    dist_square: torch.Tensor,
-    cross: torch.Tensor,
+def vif_sums(
+    refs: torch.Tensor,
+    dist: torch.Tensor,
+    window: torch.Tensor,
     noise: float,
     eps: float,
+    saturate: bool = False,
 ) -> torch.Tensor:
-    """VIF's numerator Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) per reference plane, ``(N,)``, from the
-    references' local means and variances (``(N, h, w)``, :func:`vif_reference`), the distorted
-    plane's local mean and mean square ``(h, w)`` and the local means of their products
-    ``(N, h, w)``.
+    """One scale of pixel-domain VIF (Sheikh & Bovik, IEEE TIP 2006; ``spec/metrics.md`` §3.8)
+    for each reference plane of ``refs (N, H, W)`` against ``dist (H, W)``: ``(N, 2)`` holding
+    Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) and Σ log10(1 + σ_r²/σ_n²) over the 'valid' map, with local
+    statistics weighted by ``window ⊗ window`` (taps in order, down then across).
 
+    A reference variance below ``eps`` counts as 0 (a flat reference carries no information).
     The reference code's special cases (flat reference: g = 0; flat distorted plane: g = 0;
     g < 0: g = 0; then s_v² ≥ eps) all make the term 0, which a covariance clipped at 0 and
-    zeroed where the distorted plane is flat (σ_d² < eps), and a flat reference's variance of
-    0, give directly.
+    zeroed where σ_d² < eps, and a flat reference's variance of 0, give directly.
+    ``saturate`` caps the squares and products at 255 before filtering (the 2022 toolbox formed
+    them in uint8).
     """
-    arrays = (t.numpy() for t in (mu_ref, var_ref, mu_dist, dist_square, cross))
-    below_eps = math.nextafter(eps, 0.0)
-    sums = _run(_VIF_INFORMATION_ROWS, *arrays, float(noise), float(eps), below_eps)
-    return _row_sums_per_plane(sums, mu_ref.shape[0])
+    if refs.dim() != 3 or dist.shape != refs.shape[1:]:
+        shapes = f"{tuple(refs.shape)} and {tuple(dist.shape)}"
+        raise ValueError(f"expected references (N, H, W) and a distorted plane (H, W): {shapes}")
+    if min(dist.shape) < window.numel():
+        raise ValueError(f"a {window.numel()}-tap window does not fit a {tuple(dist.shape)} plane")
+    planes = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (refs, dist, window))
+    below_eps = math.nextafter(eps, 0.0)  # variance > below_eps is variance ≥ eps
+    sums = _run(_VIF_ROWS, *planes, bool(saturate), float(noise), float(eps), below_eps)
+    return torch.from_numpy(sums.reshape(refs.shape[0], -1, 2).sum(axis=1))

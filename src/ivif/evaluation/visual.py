@@ -19,13 +19,7 @@ from ivif.evaluation._common import (
 )
 from ivif.evaluation.information import TANG_SOURCE, VIFB_SOURCE
 from ivif.evaluation.inputs import MetricInputs
-from ivif.evaluation.kernels import (
-    magnitude,
-    masked_contrast,
-    qcb_sums,
-    vif_information,
-    vif_reference,
-)
+from ivif.evaluation.kernels import magnitude, masked_contrast, qcb_sums, vif_sums
 from ivif.evaluation.registry import register
 from ivif.ops import gaussian_kernel1d
 from ivif.ops.matlab import block_sum, fft_order, freqspace_radius
@@ -53,77 +47,33 @@ def _vif_window(scale: int) -> torch.Tensor:
     return gaussian_kernel1d(size, size / 5.0, dtype=torch.float64, matlab_eps=True)
 
 
-def _with_products(x: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:
-    """``(2 + K, *x.shape)``: ``x``, then ``x²`` and ``x · others`` (``(K, *x.shape)``, none by
-    default), written into one tensor for a single filtering call."""
-    count = 0 if others is None else others.shape[0]
-    out = torch.empty((2 + count, *x.shape), dtype=x.dtype)
-    out[0] = x
-    torch.mul(x, x, out=out[1])
-    if others is not None:
-        torch.mul(others, x, out=out[2:])
-    return out
-
-
-def reference_statistics(
-    reference: torch.Tensor, saturate_first_scale: bool = False
-) -> tuple[list, torch.Tensor]:
-    """What VIF needs from the reference planes ``(N, H, W)`` alone (§3.8).
-
-    Per scale: the (filtered, subsampled) planes, their local means and their variances, set
-    to 0 below eps (the reference code's flatness test: such a reference carries no
-    information); and the denominator Σ log10(1 + σ_r²/σ_n²), summed over the scales, ``(N,)``.
-    ``saturate_first_scale`` forms the scale-1 square in uint8 (capped at 255), as the 2022
-    toolbox did.
-    """
-    levels = []
-    den = torch.zeros(reference.shape[0], dtype=torch.float64)
-    ref = reference
-    for scale in range(1, VIF_SCALES + 1):
-        window = _vif_window(scale)
-        if scale > 1:
-            ref = correlate(ref, window, stride=2)
-        moments = _with_products(ref)  # ref, ref²
-        if saturate_first_scale and scale == 1:
-            moments[1].clamp_(max=255.0)
-        mu_ref, var_ref = correlate(moments, window)  # var_ref holds E[x²] until made variance
-        den += vif_reference(mu_ref, var_ref, VIF_NOISE, VIF_EPS)
-        levels.append((ref, mu_ref, var_ref))
-    return levels, den
-
-
-def vif_numerator(
-    levels: list, distorted: torch.Tensor, saturate_first_scale: bool = False
-) -> torch.Tensor:
-    """Numerator Σ log10(1 + g²σ_r²/(s_v² + σ_n²)) of VIF over the scales, ``(N,)``, for the
-    reference statistics ``levels`` (:func:`reference_statistics`) and ``distorted (H, W)``."""
-    num = torch.zeros(levels[0][0].shape[0], dtype=torch.float64)
-    dist = distorted
-    for scale, (ref, mu_ref, var_ref) in enumerate(levels, start=1):
-        window = _vif_window(scale)
-        if scale > 1:
-            dist = correlate(dist, window, stride=2)
-        planes = _with_products(dist, ref)  # dist, dist², ref·dist
-        if saturate_first_scale and scale == 1:
-            planes[1:].clamp_(max=255.0)
-        stats = correlate(planes, window)
-        mu_dist, dist_sq, cross = stats[0], stats[1], stats[2:]
-        num += vif_information(mu_ref, var_ref, mu_dist, dist_sq, cross, VIF_NOISE, VIF_EPS)
-    return num
+def vif_pyramid(planes: torch.Tensor) -> list[torch.Tensor]:
+    """Planes ``(..., H, W)`` at each of VIF's scales: as given, then each scale's Gaussian
+    'valid' filtering keeping every other row and column."""
+    levels = [planes]
+    for scale in range(2, VIF_SCALES + 1):
+        levels.append(correlate(levels[-1], _vif_window(scale), stride=2))
+    return levels
 
 
 def vif(inputs: MetricInputs, saturate_first_scale: bool = False) -> float:
-    """VIF = vifp(A→F) + vifp(B→F) on the grey planes; the sources' statistics are cached.
+    """VIF = vifp(A→F) + vifp(B→F) on the grey planes (§3.8): per reference, Σ over the scales
+    of the information terms over Σ of the reference terms (:func:`vif_sums`); the sources'
+    pyramids are cached. ``saturate_first_scale`` caps the scale-1 squares and products at 255,
+    as the 2022 toolbox's uint8 arithmetic did.
 
     A reference without any variance at any scale (a constant source) has nothing to preserve;
     its term is 0 rather than MATLAB's 0/0.
     """
-    levels, den = inputs.source_cached(
-        ("vif", saturate_first_scale),
-        lambda: reference_statistics(inputs.sources[:, 0], saturate_first_scale),
+    references = inputs.source_cached("vif/pyramid", lambda: vif_pyramid(inputs.sources[:, 0]))
+    distorted = vif_pyramid(inputs.f[0])
+    sums = sum(
+        vif_sums(
+            ref, dist, _vif_window(scale), VIF_NOISE, VIF_EPS, saturate_first_scale and scale == 1
+        )
+        for scale, (ref, dist) in enumerate(zip(references, distorted, strict=True), start=1)
     )
-    num = vif_numerator(levels, inputs.f[0], saturate_first_scale)
-    return float(safe_ratio(num, den, 0.0).sum())
+    return float(safe_ratio(sums[:, 0], sums[:, 1], 0.0).sum())
 
 
 @register(
