@@ -68,6 +68,34 @@ def _run(twins: tuple[Callable, Callable], *args):
     return twins[1](*args)
 
 
+@numba.njit(cache=True)
+def _local_moments_row(x, y, window, i, saturate):
+    """Row ``i`` of the 'valid' local moments E[x], E[x²], E[y], E[y²], E[x·y] of two planes,
+    ``(5, W − k + 1)``, weighted by ``window ⊗ window`` (taps in order, down then across);
+    ``saturate`` caps the squares and products at 255 first."""
+    k, width = window.shape[0], x.shape[1]
+    column = np.zeros((5, width))
+    for t in range(k):
+        weight = window[t]
+        for j in range(width):
+            a, b = x[i + t, j], y[i + t, j]
+            aa, bb, ab = a * a, b * b, a * b
+            if saturate:
+                aa, bb, ab = min(aa, 255.0), min(bb, 255.0), min(ab, 255.0)
+            column[0, j] += weight * a
+            column[1, j] += weight * aa
+            column[2, j] += weight * b
+            column[3, j] += weight * bb
+            column[4, j] += weight * ab
+    moments = np.zeros((5, width - k + 1))
+    for q in range(5):
+        for t in range(k):
+            weight = window[t]
+            for j in range(width - k + 1):
+                moments[q, j] += weight * column[q, j + t]
+    return moments
+
+
 def _ssim_rows(xs, ys, pairs, window, c1, c2):
     """SSIM and cs sums of every output row of every pair ``(N·H', 2)``."""
     k = window.shape[0]
@@ -77,30 +105,13 @@ def _ssim_rows(xs, ys, pairs, window, c1, c2):
     for item in numba.prange(sums.shape[0]):
         pair, i = item // out_h, item % out_h
         x, y = xs[pairs[pair, 0]], ys[pairs[pair, 1]]
-        # down: μ_x, μ_y, E[x²], E[y²], E[xy] of every column
-        column = np.zeros((5, width))
-        for t in range(k):
-            weight = window[t]
-            for j in range(width):
-                a, b = x[i + t, j], y[i + t, j]
-                column[0, j] += weight * a
-                column[1, j] += weight * b
-                column[2, j] += weight * (a * a)
-                column[3, j] += weight * (b * b)
-                column[4, j] += weight * (a * b)
-        # across
-        moments = np.zeros((5, out_w))
-        for q in range(5):
-            for t in range(k):
-                weight = window[t]
-                for j in range(out_w):
-                    moments[q, j] += weight * column[q, j + t]
+        moments = _local_moments_row(x, y, window, i, False)
         ssim_sum, cs_sum = 0.0, 0.0
         for j in range(out_w):
-            mu_x, mu_y = moments[0, j], moments[1, j]
+            mu_x, mu_y = moments[0, j], moments[2, j]
             sq_x, sq_y, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
             cs = (2.0 * (moments[4, j] - mu_xy) + c2) / (
-                (moments[3, j] - sq_y + c2) + (moments[2, j] - sq_x)
+                (moments[3, j] - sq_y + c2) + (moments[1, j] - sq_x)
             )
             ssim_sum += (2.0 * mu_xy + c1) / ((sq_y + c1) + sq_x) * cs
             cs_sum += cs
@@ -274,26 +285,7 @@ def _vif_rows(refs, dist, window, saturate, noise, eps, below_eps):
     for item in numba.prange(count * out_h):
         p, i = item // out_h, item % out_h
         ref = refs[p]
-        # down: μ_r, E[r²], μ_d, E[d²], E[r·d] of every column for output row i
-        column = np.zeros((5, width))
-        for t in range(k):
-            weight = window[t]
-            for j in range(width):
-                a, b = ref[i + t, j], dist[i + t, j]
-                aa, bb, ab = a * a, b * b, a * b
-                if saturate:
-                    aa, bb, ab = min(aa, 255.0), min(bb, 255.0), min(ab, 255.0)
-                column[0, j] += weight * a
-                column[1, j] += weight * aa
-                column[2, j] += weight * b
-                column[3, j] += weight * bb
-                column[4, j] += weight * ab
-        moments = np.zeros((5, out_w))
-        for q in range(5):
-            for t in range(k):
-                weight = window[t]
-                for j in range(out_w):
-                    moments[q, j] += weight * column[q, j + t]
+        moments = _local_moments_row(ref, dist, window, i, saturate)
         information, reference = np.empty(out_w), np.empty(out_w)
         for j in range(out_w):
             mu_r, mu_d = moments[0, j], moments[2, j]
