@@ -68,6 +68,20 @@ def _run(twins: tuple[Callable, Callable], *args):
     return twins[1](*args)
 
 
+def _flat(x: torch.Tensor) -> np.ndarray:
+    return x.detach().contiguous().view(-1).numpy()
+
+
+def _float64(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """C-contiguous float64 arrays of ``tensors`` (views where they already are)."""
+    return [np.ascontiguousarray(t.detach().numpy(), dtype=np.float64) for t in tensors]
+
+
+def _check_components(gx: torch.Tensor, gy: torch.Tensor) -> None:
+    if gx.shape != gy.shape or gx.dtype != gy.dtype:
+        raise ValueError(f"components differ: {gx.shape} {gx.dtype} and {gy.shape} {gy.dtype}")
+
+
 @numba.njit(cache=True)
 def _local_moments_row(x, y, window, i, saturate):
     """Row ``i`` of the 'valid' local moments E[x], E[x²], E[y], E[y²], E[x·y] of two planes,
@@ -143,16 +157,10 @@ def ssim_sums(
         raise ValueError(f"expected two stacks of planes of one size, got {shapes}")
     if min(x.shape[1:]) < window.numel():
         raise ValueError(f"a {window.numel()}-tap window does not fit {tuple(x.shape[1:])} planes")
-    xs, ys = (np.ascontiguousarray(t.detach().numpy(), dtype=np.float64) for t in (x, y))
-    pair_index = np.ascontiguousarray(pairs.numpy(), dtype=np.int64)
-    taps = np.ascontiguousarray(window.numpy(), dtype=np.float64)
+    xs, ys, taps = _float64(x, y, window)
     out_h = x.shape[1] - window.numel() + 1
-    sums = _run(_SSIM_ROWS, xs, ys, pair_index, taps, float(c1), float(c2))
-    return torch.from_numpy(sums.reshape(len(pair_index), out_h, 2).sum(axis=1))
-
-
-def _flat(x: torch.Tensor) -> np.ndarray:
-    return x.detach().contiguous().view(-1).numpy()
+    sums = _run(_SSIM_ROWS, xs, ys, pairs.numpy(), taps, float(c1), float(c2))
+    return torch.from_numpy(sums.reshape(len(pairs), out_h, 2).sum(axis=1))
 
 
 def _magnitude(gx, gy, scale):
@@ -168,8 +176,7 @@ _MAGNITUDE = _twins(_magnitude)
 def magnitude(gx: torch.Tensor, gy: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """``sqrt((gx² + gy²)·scale)`` as float64, the sum and the scaling formed in the components'
     dtype (exact for 8-bit Sobel components in float32, and for ``scale`` a power of 2)."""
-    if gx.shape != gy.shape or gx.dtype != gy.dtype:
-        raise ValueError(f"components differ: {gx.shape} {gx.dtype} and {gy.shape} {gy.dtype}")
+    _check_components(gx, gy)
     factor = gx.new_tensor(scale).numpy()[()]  # a numpy scalar of their dtype
     return torch.from_numpy(_run(_MAGNITUDE, _flat(gx), _flat(gy), factor)).view(gx.shape)
 
@@ -192,8 +199,7 @@ def strength_and_direction(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
     """Strength and direction of Sobel responses ``(Sx, Sy)``: ``(3, *shape)`` float64 holding
     ``sqrt(Sx² + Sy²)`` (the sum in their dtype) and the vector ``(|Sx|, Sy·s + 1 − |s|)``,
     s = sign(Sx), whose ``atan2`` is atan(Sy/Sx), π/2 where Sx = 0 (Qabf's orientation)."""
-    if sx.shape != sy.shape or sx.dtype != sy.dtype:
-        raise ValueError(f"components differ: {sx.shape} {sx.dtype} and {sy.shape} {sy.dtype}")
+    _check_components(sx, sy)
     out = _run(_STRENGTH_AND_DIRECTION, _flat(sx), _flat(sy))
     return torch.from_numpy(out).view(3, *sx.shape)
 
@@ -256,8 +262,7 @@ def qcb_sums(c_a: torch.Tensor, c_b: torch.Tensor, c_f: torch.Tensor) -> torch.T
     so each term is Q_BF + λ_A·(Q_AF − Q_BF).
     """
     planes, channels = plane_index(c_a, c_b, c_f)
-    arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (c_a, c_b, c_f))
-    sums = _run(_QCB_ROWS, *arrays, planes.numpy())
+    sums = _run(_QCB_ROWS, *_float64(c_a, c_b, c_f), planes.numpy())
     return torch.from_numpy(sums.reshape(channels.numel(), -1).sum(axis=1))
 
 
@@ -330,7 +335,7 @@ def vif_sums(
         raise ValueError(f"expected references (N, H, W) and a distorted plane (H, W): {shapes}")
     if min(dist.shape) < window.numel():
         raise ValueError(f"a {window.numel()}-tap window does not fit a {tuple(dist.shape)} plane")
-    planes = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (refs, dist, window))
+    planes = _float64(refs, dist, window)
     below_eps = math.nextafter(eps, 0.0)  # variance > below_eps is variance ≥ eps
     sums = _run(_VIF_ROWS, *planes, bool(saturate), float(noise), float(eps), below_eps)
     return torch.from_numpy(sums.reshape(refs.shape[0], -1, 2).sum(axis=1))
